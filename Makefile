@@ -1,0 +1,50 @@
+# keel: `make run` starts the whole system, `make test` builds and passes every test.
+PRESET ?= release
+BUILD  := build/$(PRESET)
+JOBS   ?= $(shell nproc)
+
+.PHONY: all bootstrap configure build run stop test test-debug format format-check lint bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/CMakeCache.txt: | bootstrap
+	cmake --preset $(PRESET)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: bootstrap configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Foreground: Ctrl-C stops everything in reverse order. Data stays in var/.
+run: build
+	KEEL_BUILD_DIR=$(BUILD) tools/stack/keel-stack up
+
+stop:
+	tools/stack/keel-stack down
+
+test: build format-check
+	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 900
+	/usr/bin/python3 tools/stack/tests/stack_test.py
+
+# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-debug:
+	$(MAKE) test PRESET=debug
+
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) || { echo "run 'make format'"; exit 1; }
+
+lint: configure
+	clang-tidy -p $(BUILD) $(filter %.cpp,$(FORMAT_FILES))
+
+bench: build
+	bench/run-foundation
+
+clean:
+	rm -rf build

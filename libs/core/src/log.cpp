@@ -1,0 +1,133 @@
+#include <keel/core/log.hpp>
+
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace keel::json {
+
+void AppendQuoted(std::string& out, std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (unsigned char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20) {
+                    out += "\\u00";
+                    out.push_back(kHex[c >> 4]);
+                    out.push_back(kHex[c & 0xf]);
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+}  // namespace keel::json
+
+namespace keel::log {
+namespace {
+
+std::string g_prefix = R"("service":"keel","instance":"")";
+std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
+
+constexpr std::array<std::string_view, 4> kLevelNames = {"debug", "info", "warn", "error"};
+
+void AppendTimestamp(std::string& out) {
+    using namespace std::chrono;
+    const auto now = system_clock::now();
+    const auto secs = time_point_cast<seconds>(now);
+    const auto micros = duration_cast<microseconds>(now - secs).count();
+    std::time_t t = system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<long>(micros));
+    out += buf;
+}
+
+void AppendValue(std::string& out, const Value& value) {
+    if (auto s = std::get_if<std::string_view>(&value)) {
+        json::AppendQuoted(out, *s);
+    } else if (auto i = std::get_if<std::int64_t>(&value)) {
+        out += std::to_string(*i);
+    } else if (auto d = std::get_if<double>(&value)) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.6g", *d);
+        out += buf;
+    } else {
+        out += std::get<bool>(value) ? "true" : "false";
+    }
+}
+
+}  // namespace
+
+void Configure(std::string service, std::string instance, Level min_level) {
+    std::string prefix = "\"service\":";
+    json::AppendQuoted(prefix, service);
+    prefix += ",\"instance\":";
+    json::AppendQuoted(prefix, instance);
+    g_prefix = std::move(prefix);
+    g_min_level = static_cast<int>(min_level);
+}
+
+bool ParseLevel(std::string_view text, Level& out) {
+    for (std::size_t i = 0; i < kLevelNames.size(); ++i) {
+        if (kLevelNames[i] == text) {
+            out = static_cast<Level>(i);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Enabled(Level level) {
+    return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
+}
+
+void Write(Level level, std::string_view message, std::initializer_list<Field> fields) {
+    if (!Enabled(level)) return;
+    std::string line;
+    line.reserve(256);
+    line += "{\"ts\":\"";
+    AppendTimestamp(line);
+    line += "\",\"level\":\"";
+    line += kLevelNames[static_cast<int>(level)];
+    line += "\",";
+    line += g_prefix;
+    line += ",\"msg\":";
+    json::AppendQuoted(line, message);
+    for (const auto& [key, value] : fields) {
+        line.push_back(',');
+        json::AppendQuoted(line, key);
+        line.push_back(':');
+        AppendValue(line, value);
+    }
+    line += "}\n";
+    // One write per line keeps lines whole when several threads log at once.
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace keel::log

@@ -1,0 +1,374 @@
+#include <keel/http/server.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <mutex>
+#include <unordered_set>
+
+#include <keel/core/log.hpp>
+#include <keel/core/runtime.hpp>
+#include <keel/core/unavailable.hpp>
+#include <keel/core/uuid.hpp>
+
+namespace keel::http {
+namespace {
+
+using tcp = asio::ip::tcp;
+namespace beast = boost::beast;
+using Clock = std::chrono::steady_clock;
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+std::string_view PathOf(std::string_view target) {
+    const auto q = target.find('?');
+    return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Impl> {
+    struct Session {
+        beast::tcp_stream stream;
+        std::atomic<bool> busy{false};
+        explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+    };
+
+    Impl(asio::io_context& ctx, Router r, ServerOptions o, std::shared_ptr<Authenticator> a,
+         telemetry::Registry& reg)
+        : context(ctx),
+          acceptor(asio::make_strand(ctx)),
+          router(std::move(r)),
+          options(std::move(o)),
+          authenticator(std::move(a)),
+          registry(reg),
+          in_flight(reg.GetGauge("http_requests_in_flight", "Requests being handled now.")),
+          connections(reg.GetGauge("http_connections", "Open client connections.")),
+          rejected_connections(reg.GetCounter("http_connections_rejected_total",
+                                              "Connections refused over the connection limit.")) {}
+
+    asio::io_context& context;
+    tcp::acceptor acceptor;
+    Router router;
+    ServerOptions options;
+    std::shared_ptr<Authenticator> authenticator;
+    telemetry::Registry& registry;
+    telemetry::Gauge& in_flight;
+    telemetry::Gauge& connections;
+    telemetry::Counter& rejected_connections;
+    std::function<Task<bool>()> readiness;
+    std::atomic<bool> draining{false};
+    std::atomic<std::int64_t> active_requests{0};
+    std::mutex sessions_mutex;
+    std::unordered_set<std::shared_ptr<Session>> sessions;
+
+    Task<void> Accept();
+    Task<void> Serve(std::shared_ptr<Session> session);
+    Task<Response> Dispatch(const Request& request, std::string request_id, std::string peer_ip,
+                            std::string& route_label);
+    Task<Response> Builtin(std::string_view path, bool& handled);
+    void Record(const Request& request, const Response& response, const std::string& route,
+                const std::string& request_id, Clock::time_point started);
+    void CloseIdleSessions(bool force);
+};
+
+Task<void> Server::Impl::Accept() {
+    auto self = shared_from_this();
+    while (acceptor.is_open()) {
+        boost::system::error_code ec;
+        tcp::socket socket = co_await acceptor.async_accept(
+            asio::make_strand(context), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+            log::Warn("accept failed", {{"error", ec.message()}});
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        auto session = std::make_shared<Session>(std::move(socket));
+        {
+            std::lock_guard lock(sessions_mutex);
+            if (sessions.size() >= options.max_connections) {
+                rejected_connections.Inc();
+                session->stream.socket().close(ec);
+                continue;
+            }
+            sessions.insert(session);
+        }
+        connections.Add(1);
+        auto executor = session->stream.get_executor();
+        Spawn(executor, Serve(session), "http session");
+    }
+}
+
+Task<Response> Server::Impl::Builtin(std::string_view path, bool& handled) {
+    handled = true;
+    if (path == "/healthz") co_return JsonText(Status::ok, R"({"status":"ok"})");
+    if (path == "/readyz") {
+        if (draining.load()) co_return Problem(Status::service_unavailable, "draining");
+        if (readiness && !co_await readiness()) {
+            co_return Problem(Status::service_unavailable, "a dependency is unreachable");
+        }
+        co_return JsonText(Status::ok, R"({"status":"ready"})");
+    }
+    if (path == "/metrics") {
+        Response response{Status::ok, 11};
+        response.set(beast_http::field::content_type, "text/plain; version=0.0.4");
+        response.body() = registry.Render();
+        response.prepare_payload();
+        co_return response;
+    }
+    handled = false;
+    co_return Response{};
+}
+
+Task<Response> Server::Impl::Dispatch(const Request& request, std::string request_id,
+                                      std::string peer_ip, std::string& route_label) {
+    const std::string_view path = PathOf(request.target());
+    bool handled = false;
+    if (request.method() == Verb::get) {
+        Response builtin = co_await Builtin(path, handled);
+        if (handled) {
+            route_label = std::string(path);
+            co_return builtin;
+        }
+    }
+    std::vector<std::pair<std::string_view, std::string_view>> params;
+    const auto match = router.Find(request.method(), path, params);
+    if (!match.route) {
+        route_label = "unmatched";
+        if (match.path_known) {
+            Response r =
+                Problem(Status::method_not_allowed,
+                        "method " + std::string(request.method_string()) + " is not allowed here");
+            r.set(beast_http::field::allow, match.allow);
+            co_return r;
+        }
+        co_return Problem(Status::not_found, "no route for " + std::string(path));
+    }
+    const auto& route = *match.route;
+    route_label = route.pattern;
+    RequestContext ctx(request, std::move(request_id), std::move(peer_ip));
+    ctx.SetParamsForRouter(std::move(params));
+
+    if (route.access == Access::kService) {
+        const auto token = request[beast_http::field::authorization];
+        const std::string_view prefix = "Bearer ";
+        if (options.service_token.empty() || !token.starts_with(prefix) ||
+            !ConstantTimeEquals(token.substr(prefix.size()), options.service_token)) {
+            co_return Problem(Status::unauthorized, "a service token is required");
+        }
+        ctx.SetPrincipal(Principal{"service", "service"});
+    } else if (route.access != Access::kPublic) {
+        const auto header = request[beast_http::field::authorization];
+        const std::string_view prefix = "Bearer ";
+        if (!header.starts_with(prefix) || !authenticator) {
+            Response r = Problem(Status::unauthorized, "a bearer access token is required");
+            r.set(beast_http::field::www_authenticate, "Bearer");
+            co_return r;
+        }
+        auto outcome = co_await authenticator->Authenticate(header.substr(prefix.size()));
+        if (!outcome.principal) {
+            Response r = Problem(Status::unauthorized, "invalid access token: " + outcome.error);
+            r.set(beast_http::field::www_authenticate, R"(Bearer error="invalid_token")");
+            co_return r;
+        }
+        if (route.access == Access::kAdmin && outcome.principal->role != "admin") {
+            co_return Problem(Status::forbidden, "this operation needs the admin role");
+        }
+        ctx.SetPrincipal(std::move(*outcome.principal));
+    }
+    co_return co_await route.handler(ctx);
+}
+
+void Server::Impl::Record(const Request& request, const Response& response,
+                          const std::string& route, const std::string& request_id,
+                          Clock::time_point started) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    const std::string status = std::to_string(response.result_int());
+    const std::string method(request.method_string());
+    registry
+        .GetCounter("http_requests_total", "Requests served, by route, method and status.",
+                    {{"route", route}, {"method", method}, {"status", status}})
+        .Inc();
+    registry
+        .GetHistogram("http_request_duration_seconds", "Request latency by route.",
+                      {{"route", route}})
+        .Observe(seconds);
+    if (options.access_log && log::Enabled(log::Level::kInfo)) {
+        log::Info("request", {{"request_id", request_id},
+                              {"method", method},
+                              {"path", std::string_view(request.target())},
+                              {"route", route},
+                              {"status", static_cast<std::int64_t>(response.result_int())},
+                              {"duration_ms", seconds * 1000.0}});
+    }
+}
+
+Task<void> Server::Impl::Serve(std::shared_ptr<Session> session) {
+    auto self = shared_from_this();
+    auto& stream = session->stream;
+    boost::system::error_code ec;
+    const auto endpoint = stream.socket().remote_endpoint(ec);
+    const std::string peer = ec ? std::string("unknown") : endpoint.address().to_string();
+    beast::flat_buffer buffer;
+    for (;;) {
+        beast_http::request_parser<beast_http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+        parser.body_limit(options.max_body_bytes);
+        // The first bytes may take the idle time; once they arrive, the whole request
+        // must come within read_timeout (slow-loris protection).
+        stream.expires_after(options.idle_timeout);
+        co_await beast_http::async_read_header(stream, buffer, parser,
+                                               asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec && !parser.is_done()) {
+            stream.expires_after(options.read_timeout);
+            session->busy = true;
+            co_await beast_http::async_read(stream, buffer, parser,
+                                            asio::redirect_error(asio::use_awaitable, ec));
+        }
+        session->busy = true;
+        const auto started = Clock::now();
+        Response response;
+        std::string route = "unmatched";
+        std::string request_id;
+        bool keep_alive = false;
+        if (ec == beast_http::error::body_limit) {
+            response = Problem(
+                Status::payload_too_large,
+                "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+        } else if (ec == beast_http::error::header_limit) {
+            response =
+                Problem(Status::request_header_fields_too_large, "request headers are too large");
+        } else if (ec == beast_http::error::end_of_stream || ec == asio::error::operation_aborted ||
+                   ec == beast::error::timeout || ec == asio::error::connection_reset ||
+                   ec == asio::error::eof || ec == asio::error::bad_descriptor) {
+            break;
+        } else if (ec) {
+            response = Problem(Status::bad_request, "malformed HTTP request: " + ec.message());
+        } else {
+            const Request& request = parser.get();
+            keep_alive = request.keep_alive();
+            const auto given_id = request["X-Request-Id"];
+            request_id =
+                !given_id.empty() && given_id.size() <= 128 ? std::string(given_id) : RandomHex(16);
+            const auto real_ip = request["X-Real-IP"];
+            in_flight.Add(1);
+            active_requests.fetch_add(1);
+            try {
+                response = co_await Dispatch(request, request_id,
+                                             real_ip.empty() ? peer : std::string(real_ip), route);
+            } catch (const HttpError& e) {
+                response = Problem(e.GetStatus(), e.Detail(), e.ExtraMembers());
+            } catch (const UnavailableError& e) {
+                log::Warn("dependency unavailable",
+                          {{"request_id", request_id}, {"error", e.what()}});
+                response = Problem(Status::service_unavailable,
+                                   "a dependency is unavailable, retry later");
+                response.set(beast_http::field::retry_after, "1");
+            } catch (const std::exception& e) {
+                log::Error("handler failed",
+                           {{"request_id", request_id}, {"route", route}, {"error", e.what()}});
+                response = Problem(Status::internal_server_error,
+                                   "internal error; see request " + request_id);
+            }
+            in_flight.Add(-1);
+            active_requests.fetch_sub(1);
+            response.set("X-Request-Id", request_id);
+            Record(request, response, route, request_id, started);
+        }
+        if (draining.load()) keep_alive = false;
+        response.keep_alive(keep_alive);
+        stream.expires_after(options.read_timeout);
+        co_await beast_http::async_write(stream, response,
+                                         asio::redirect_error(asio::use_awaitable, ec));
+        session->busy = false;
+        if (ec || !keep_alive) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.socket().close(ec);
+    {
+        std::lock_guard lock(sessions_mutex);
+        sessions.erase(session);
+    }
+    connections.Add(-1);
+}
+
+void Server::Impl::CloseIdleSessions(bool force) {
+    std::vector<std::shared_ptr<Session>> targets;
+    {
+        std::lock_guard lock(sessions_mutex);
+        for (const auto& s : sessions) {
+            if (force || !s->busy.load()) targets.push_back(s);
+        }
+    }
+    for (auto& s : targets) {
+        asio::post(s->stream.get_executor(), [s, force] {
+            // A busy session closes by itself after its response (draining => no keep-alive).
+            if (force || !s->busy.load()) s->stream.cancel();
+        });
+    }
+}
+
+Server::Server(asio::io_context& context, Router router, ServerOptions options,
+               std::shared_ptr<Authenticator> authenticator, telemetry::Registry& registry)
+    : impl_(std::make_shared<Impl>(context, std::move(router), std::move(options),
+                                   std::move(authenticator), registry)) {}
+
+Server::~Server() {
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+}
+
+void Server::SetReadinessCheck(std::function<Task<bool>()> check) {
+    impl_->readiness = std::move(check);
+}
+
+void Server::Start() {
+    auto& acceptor = impl_->acceptor;
+    const tcp::endpoint endpoint(asio::ip::make_address(impl_->options.host), impl_->options.port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    Spawn(acceptor.get_executor(), impl_->Accept(), "http accept loop");
+}
+
+std::uint16_t Server::Port() const { return impl_->acceptor.local_endpoint().port(); }
+
+Task<void> Server::Drain() {
+    auto impl = impl_;
+    impl->draining = true;
+    asio::post(impl->acceptor.get_executor(), [impl] {
+        boost::system::error_code ec;
+        impl->acceptor.close(ec);
+    });
+    const auto deadline = Clock::now() + impl->options.drain_timeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        impl->CloseIdleSessions(false);
+        bool empty;
+        {
+            std::lock_guard lock(impl->sessions_mutex);
+            empty = impl->sessions.empty();
+        }
+        if (empty || Clock::now() >= deadline) break;
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+    impl->CloseIdleSessions(true);
+    log::Info("http server drained", {{"in_flight_left", impl->active_requests.load()}});
+}
+
+}  // namespace keel::http

@@ -1,0 +1,103 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <keel/core/asio.hpp>
+#include <keel/pg/result.hpp>
+
+namespace keel::pg {
+
+/// One PostgreSQL connection driven by libpq's asynchronous API on the Asio loop:
+/// waiting for the server suspends the coroutine, never a thread. Statements with
+/// parameters are prepared once per connection and reused.
+/// Not thread-safe: one coroutine at a time (the pool hands it out exclusively).
+class Connection final {
+public:
+    static Task<std::unique_ptr<Connection>> Connect(std::string dsn,
+                                                     std::chrono::milliseconds timeout);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    /// Runs one statement (prepared and cached). Throws QueryError or ConnectionError.
+    Task<Result> ExecuteParams(std::string_view sql, std::vector<Param> params);
+    /// Execute(sql, a, b, ...) with each argument converted by P(). (A function, not a
+    /// coroutine, so callers avoid GCC 12's bug with braced lists inside co_await.)
+    template <typename... Args>
+    Task<Result> Execute(std::string_view sql, Args&&... args) {
+        return ExecuteParams(sql, std::vector<Param>{P(std::forward<Args>(args))...});
+    }
+    /// Runs a script of several statements through the simple query protocol.
+    Task<void> ExecuteScript(std::string_view sql);
+    bool Broken() const;
+    /// True while a transaction is open or in error on this connection.
+    bool InTransaction() const;
+
+private:
+    struct Impl;
+    explicit Connection(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+struct PoolOptions {
+    std::string dsn;
+    std::size_t max_size = 16;
+    std::chrono::milliseconds connect_timeout{3000};
+    std::chrono::milliseconds acquire_timeout{3000};
+};
+
+/// A bounded pool of connections. Acquire waits (up to acquire_timeout) when all are
+/// in use. A connection comes back to the pool only if it is healthy and outside a
+/// transaction; otherwise it is closed (the server rolls back whatever it had open)
+/// and a fresh one is made on demand, which is how the pool reconnects after a
+/// server restart. Thread-safe.
+class Pool final : public std::enable_shared_from_this<Pool> {
+public:
+    static std::shared_ptr<Pool> Create(asio::any_io_executor executor, PoolOptions options);
+
+    class Lease final {
+    public:
+        Lease(std::shared_ptr<Pool> pool, std::unique_ptr<Connection> connection);
+        Lease(Lease&&) noexcept = default;
+        Lease& operator=(Lease&&) = delete;
+        ~Lease();
+        Connection* operator->() { return connection_.get(); }
+        Connection& operator*() { return *connection_; }
+
+    private:
+        std::shared_ptr<Pool> pool_;
+        std::unique_ptr<Connection> connection_;
+    };
+
+    Task<Lease> Acquire();
+    /// One statement on any free connection.
+    Task<Result> ExecuteParams(std::string_view sql, std::vector<Param> params);
+    template <typename... Args>
+    Task<Result> Execute(std::string_view sql, Args&&... args) {
+        return ExecuteParams(sql, std::vector<Param>{P(std::forward<Args>(args))...});
+    }
+    /// Runs `body` between BEGIN and COMMIT; an exception from it (or a failed commit)
+    /// rolls back and is rethrown. A coroutine cancelled mid-way drops the connection,
+    /// which also rolls back.
+    Task<void> Transaction(std::function<Task<void>(Connection&)> body);
+    /// SELECT 1 within the connect timeout.
+    Task<bool> Ping();
+    std::size_t Size() const;
+
+    Pool(asio::any_io_executor executor, PoolOptions options);
+
+private:
+    void Release(std::unique_ptr<Connection> connection);
+    void DropIdle();
+
+    struct State;
+    asio::any_io_executor executor_;
+    PoolOptions options_;
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace keel::pg

@@ -1,0 +1,57 @@
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace keel::testing {
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+std::uint16_t FreePort();
+
+/// A real PostgreSQL 15 server in a temporary directory on a free port, started on
+/// first use and stopped (directory removed) at process exit. As root it runs as the
+/// `postgres` system user, since PostgreSQL refuses to run as root.
+class PgServer final {
+public:
+    /// The process-wide instance.
+    static PgServer& Shared();
+    ~PgServer();
+    /// Creates a fresh database (and returns a libpq DSN for it).
+    std::string CreateDatabase(const std::string& name);
+    std::uint16_t Port() const { return port_; }
+    /// Stops and starts the server on the same port and data (reconnect tests).
+    void Restart();
+
+private:
+    PgServer();
+    void Start();
+    void Stop();
+
+    std::string dir_;
+    std::uint16_t port_ = 0;
+    pid_t pid_ = -1;
+};
+
+/// A real redis-server on a free port, no persistence, stopped at process exit.
+class RedisServer final {
+public:
+    static RedisServer& Shared();
+    ~RedisServer();
+    std::uint16_t Port() const { return port_; }
+    void Restart();
+
+private:
+    RedisServer();
+    void Start();
+    void Stop();
+
+    std::string dir_;
+    std::uint16_t port_ = 0;
+    pid_t pid_ = -1;
+};
+
+/// Runs a shell command; throws std::runtime_error with its output on failure.
+std::string Shell(const std::string& command);
+
+}  // namespace keel::testing

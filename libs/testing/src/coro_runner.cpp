@@ -1,0 +1,36 @@
+#include <keel/testing/coro_test.hpp>
+
+#include <thread>
+#include <vector>
+
+namespace keel::testing {
+
+void RunCoro(Task<void> task, std::size_t threads) {
+    asio::io_context context;
+    std::exception_ptr failure;
+    bool finished = false;
+    asio::co_spawn(context, std::move(task), [&](std::exception_ptr error) {
+        failure = error;
+        finished = true;
+        context.stop();
+    });
+    std::vector<std::thread> workers;
+    for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&] { context.run(); });
+    context.run();
+    for (auto& w : workers) w.join();
+    if (!finished) {
+        ADD_FAILURE() << "coroutine test did not finish";
+        return;
+    }
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "coroutine test threw: " << e.what();
+        } catch (...) {
+            ADD_FAILURE() << "coroutine test threw a non-exception";
+        }
+    }
+}
+
+}  // namespace keel::testing
