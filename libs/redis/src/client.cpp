@@ -2,11 +2,11 @@
 
 #include <hiredis/hiredis.h>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/write.hpp>
 
 #include <array>
 #include <map>
@@ -39,7 +39,8 @@ Reply Convert(const redisReply* raw) {
             break;
         case REDIS_REPLY_ARRAY:
             reply.type = Reply::Type::kArray;
-            for (std::size_t i = 0; i < raw->elements; ++i) reply.elements.push_back(Convert(raw->element[i]));
+            for (std::size_t i = 0; i < raw->elements; ++i)
+                reply.elements.push_back(Convert(raw->element[i]));
             break;
         default:
             reply.type = Reply::Type::kNil;
@@ -55,7 +56,8 @@ std::string Frame(const std::vector<std::string>& args) {
         lengths.push_back(a.size());
     }
     char* command = nullptr;
-    const long long length = redisFormatCommandArgv(&command, static_cast<int>(argv.size()), argv.data(), lengths.data());
+    const long long length = redisFormatCommandArgv(&command, static_cast<int>(argv.size()),
+                                                    argv.data(), lengths.data());
     if (length < 0) throw std::runtime_error("redis: cannot frame command");
     std::string framed(command, static_cast<std::size_t>(length));
     redisFreeCommand(command);
@@ -66,13 +68,15 @@ std::string Frame(const std::vector<std::string>& args) {
 
 class Client::Connection {
 public:
-    explicit Connection(asio::any_io_executor executor) : socket_(executor), reader_(redisReaderCreate()) {}
+    explicit Connection(asio::any_io_executor executor)
+        : socket_(executor), reader_(redisReaderCreate()) {}
     ~Connection() { redisReaderFree(reader_); }
 
     Task<void> Connect(const ClientOptions& options) {
         auto executor = co_await asio::this_coro::executor;
         tcp::resolver resolver(executor);
-        auto endpoints = co_await resolver.async_resolve(options.host, std::to_string(options.port), asio::use_awaitable);
+        auto endpoints = co_await resolver.async_resolve(options.host, std::to_string(options.port),
+                                                         asio::use_awaitable);
         asio::steady_timer timer(executor, options.timeout);
         auto outcome = co_await (asio::async_connect(socket_, endpoints, asio::use_awaitable) ||
                                  timer.async_wait(asio::use_awaitable));
@@ -102,18 +106,21 @@ private:
 
     Task<Reply> Exchange(const std::string& framed) {
         boost::system::error_code ec;
-        co_await asio::async_write(socket_, asio::buffer(framed), asio::redirect_error(asio::use_awaitable, ec));
+        co_await asio::async_write(socket_, asio::buffer(framed),
+                                   asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return IoError("redis write: " + ec.message());
         std::array<char, 16 * 1024> buffer;
         for (;;) {
             void* raw = nullptr;
-            if (redisReaderGetReply(reader_, &raw) != REDIS_OK) co_return IoError("redis: protocol error");
+            if (redisReaderGetReply(reader_, &raw) != REDIS_OK)
+                co_return IoError("redis: protocol error");
             if (raw) {
-                std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw), freeReplyObject);
+                std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw),
+                                                                   freeReplyObject);
                 co_return Convert(reply.get());
             }
-            const std::size_t n = co_await socket_.async_read_some(asio::buffer(buffer),
-                                                                   asio::redirect_error(asio::use_awaitable, ec));
+            const std::size_t n = co_await socket_.async_read_some(
+                asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
             if (ec) co_return IoError("redis read: " + ec.message());
             redisReaderFeed(reader_, buffer.data(), n);
         }
@@ -134,7 +141,9 @@ std::shared_ptr<Client> Client::Create(asio::any_io_executor executor, ClientOpt
 }
 
 Client::Client(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)), idle_(std::make_unique<Idle>()) {}
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      idle_(std::make_unique<Idle>()) {}
 
 Client::~Client() = default;
 
@@ -162,7 +171,8 @@ Task<std::unique_ptr<Client::Connection>> Client::Take() {
 
 void Client::Give(std::unique_ptr<Connection> connection) {
     std::lock_guard lock(idle_->mutex);
-    if (idle_->connections.size() < options_.max_connections) idle_->connections.push_back(std::move(connection));
+    if (idle_->connections.size() < options_.max_connections)
+        idle_->connections.push_back(std::move(connection));
 }
 
 Task<Reply> Client::Command(std::vector<std::string> args) {
@@ -207,11 +217,13 @@ Task<std::int64_t> Client::Del(std::string key) {
     co_return reply.integer;
 }
 
-Task<Reply> Client::Eval(const std::string& script, std::vector<std::string> keys, std::vector<std::string> args) {
+Task<Reply> Client::Eval(const std::string& script, std::vector<std::string> keys,
+                         std::vector<std::string> args) {
     std::string sha;
     {
         std::lock_guard lock(idle_->mutex);
-        if (auto it = idle_->script_shas.find(script); it != idle_->script_shas.end()) sha = it->second;
+        if (auto it = idle_->script_shas.find(script); it != idle_->script_shas.end())
+            sha = it->second;
     }
     if (sha.empty()) {
         std::vector<std::string> load{"SCRIPT", "LOAD", script};

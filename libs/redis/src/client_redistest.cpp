@@ -13,7 +13,8 @@ std::shared_ptr<Client> MakeClient(asio::any_io_executor ex, std::uint16_t port)
 }
 
 KEEL_CORO_TEST(Redis, GetSetDelWithBinaryValues) {
-    auto client = MakeClient(co_await asio::this_coro::executor, testing::RedisServer::Shared().Port());
+    auto client =
+        MakeClient(co_await asio::this_coro::executor, testing::RedisServer::Shared().Port());
     const std::string value("a\0b\r\n\"c", 7);
     co_await client->Set("k1", value, std::chrono::seconds(60));
     auto got = co_await client->Get("k1");
@@ -25,7 +26,8 @@ KEEL_CORO_TEST(Redis, GetSetDelWithBinaryValues) {
 }
 
 KEEL_CORO_TEST(Redis, ErrorRepliesThrowAndKeepTheConnection) {
-    auto client = MakeClient(co_await asio::this_coro::executor, testing::RedisServer::Shared().Port());
+    auto client =
+        MakeClient(co_await asio::this_coro::executor, testing::RedisServer::Shared().Port());
     co_await client->Set("str", "x", std::chrono::seconds(0));
     bool threw = false;
     try {
@@ -39,7 +41,8 @@ KEEL_CORO_TEST(Redis, ErrorRepliesThrowAndKeepTheConnection) {
 }
 
 KEEL_CORO_TEST(Redis, EvalRunsScriptsAndSurvivesScriptFlush) {
-    auto client = MakeClient(co_await asio::this_coro::executor, testing::RedisServer::Shared().Port());
+    auto client =
+        MakeClient(co_await asio::this_coro::executor, testing::RedisServer::Shared().Port());
     const std::string script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
     // Named vectors: GCC 12 rejects braced lists as arguments inside co_await.
     const std::vector<std::string> keys{"counter"};

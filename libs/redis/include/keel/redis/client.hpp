@@ -60,7 +60,8 @@ public:
     Task<void> Set(std::string key, std::string value, std::chrono::seconds ttl);
     Task<std::int64_t> Del(std::string key);
     /// Runs a Lua script by its SHA1, loading it on NOSCRIPT.
-    Task<Reply> Eval(const std::string& script, std::vector<std::string> keys, std::vector<std::string> args);
+    Task<Reply> Eval(const std::string& script, std::vector<std::string> keys,
+                     std::vector<std::string> args);
     Task<bool> Ping();
 
 private:

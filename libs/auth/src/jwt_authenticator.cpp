@@ -1,0 +1,65 @@
+#include <keel/auth/jwt_authenticator.hpp>
+
+#include <keel/core/log.hpp>
+
+namespace keel::auth {
+
+JwtAuthenticator::JwtAuthenticator(Fetch fetch, VerifyOptions options, std::chrono::milliseconds min_refetch)
+    : fetch_(std::move(fetch)), options_(std::move(options)), min_refetch_(min_refetch),
+      keys_(std::make_shared<const KeySet>()) {}
+
+std::shared_ptr<const KeySet> JwtAuthenticator::Keys() const {
+    std::lock_guard lock(mutex_);
+    return keys_;
+}
+
+Task<void> JwtAuthenticator::Refresh() {
+    {
+        std::lock_guard lock(mutex_);
+        last_fetch_ = std::chrono::steady_clock::now();
+    }
+    auto keys = std::make_shared<const KeySet>(co_await fetch_());
+    std::lock_guard lock(mutex_);
+    keys_ = std::move(keys);
+}
+
+Task<http::Authenticator::Outcome> JwtAuthenticator::Authenticate(std::string_view bearer_token) {
+    const std::string token(bearer_token);
+    auto verified = VerifyJwt(token, *Keys(), options_);
+    if (verified.error == JwtError::kUnknownKey) {
+        bool refetch = false;
+        {
+            std::lock_guard lock(mutex_);
+            refetch = std::chrono::steady_clock::now() - last_fetch_ >= min_refetch_;
+        }
+        if (refetch) {
+            try {
+                co_await Refresh();
+                verified = VerifyJwt(token, *Keys(), options_);
+            } catch (const std::exception& e) {
+                log::Warn("key set refetch failed", {{"error", e.what()}});
+            }
+        }
+    }
+    Outcome outcome;
+    if (verified.claims) {
+        outcome.principal = http::Principal{verified.claims->subject, verified.claims->role};
+    } else {
+        outcome.error = std::string(Describe(verified.error));
+    }
+    co_return outcome;
+}
+
+JwtAuthenticator::Fetch FetchJwksOverHttp(std::shared_ptr<http::Client> client, std::string url) {
+    return [client = std::move(client), url = std::move(url)]() -> Task<KeySet> {
+        auto response = co_await client->Get(url, std::chrono::milliseconds(2000));
+        if (response.result_int() != 200) {
+            throw http::ClientError("JWKS fetch from " + url + " answered " + std::to_string(response.result_int()));
+        }
+        auto keys = ParseJwks(response.body());
+        if (!keys) throw http::ClientError("JWKS from " + url + " is not a key set");
+        co_return std::move(*keys);
+    };
+}
+
+}  // namespace keel::auth
