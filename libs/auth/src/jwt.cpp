@@ -13,7 +13,8 @@ namespace json = boost::json;
 namespace {
 
 std::int64_t NowSeconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -55,29 +56,40 @@ SigningKey SigningKey::Generate() {
 
 std::string SignJwt(const Claims& claims, const SigningKey& key) {
     json::object header{{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", key.kid}};
-    json::object payload{{"sub", claims.subject}, {"role", claims.role},   {"iss", claims.issuer},
-                         {"aud", claims.audience}, {"jti", claims.id},      {"iat", claims.issued_at},
+    json::object payload{{"sub", claims.subject},    {"role", claims.role},
+                         {"iss", claims.issuer},     {"aud", claims.audience},
+                         {"jti", claims.id},         {"iat", claims.issued_at},
                          {"nbf", claims.not_before}, {"exp", claims.expires_at}};
-    std::string signing_input = Base64UrlEncode(json::serialize(header)) + "." +
-                                Base64UrlEncode(json::serialize(payload));
+    std::string signing_input =
+        Base64UrlEncode(json::serialize(header)) + "." + Base64UrlEncode(json::serialize(payload));
     unsigned char signature[crypto_sign_BYTES];
-    crypto_sign_detached(signature, nullptr, reinterpret_cast<const unsigned char*>(signing_input.data()),
-                         signing_input.size(), reinterpret_cast<const unsigned char*>(key.secret_key.data()));
+    crypto_sign_detached(
+        signature, nullptr, reinterpret_cast<const unsigned char*>(signing_input.data()),
+        signing_input.size(), reinterpret_cast<const unsigned char*>(key.secret_key.data()));
     return signing_input + "." +
            Base64UrlEncode(std::string_view(reinterpret_cast<char*>(signature), sizeof signature));
 }
 
 std::string_view Describe(JwtError error) {
     switch (error) {
-        case JwtError::kNone: return "valid";
-        case JwtError::kMalformed: return "malformed token";
-        case JwtError::kAlgorithmNotAllowed: return "algorithm not allowed";
-        case JwtError::kUnknownKey: return "unknown signing key";
-        case JwtError::kBadSignature: return "bad signature";
-        case JwtError::kExpired: return "token expired";
-        case JwtError::kNotYetValid: return "token not yet valid";
-        case JwtError::kWrongIssuer: return "wrong issuer";
-        case JwtError::kWrongAudience: return "wrong audience";
+        case JwtError::kNone:
+            return "valid";
+        case JwtError::kMalformed:
+            return "malformed token";
+        case JwtError::kAlgorithmNotAllowed:
+            return "algorithm not allowed";
+        case JwtError::kUnknownKey:
+            return "unknown signing key";
+        case JwtError::kBadSignature:
+            return "bad signature";
+        case JwtError::kExpired:
+            return "token expired";
+        case JwtError::kNotYetValid:
+            return "token not yet valid";
+        case JwtError::kWrongIssuer:
+            return "wrong issuer";
+        case JwtError::kWrongAudience:
+            return "wrong audience";
     }
     return "invalid";
 }
@@ -86,7 +98,8 @@ Verified VerifyJwt(std::string_view token, const KeySet& keys, const VerifyOptio
     Verified out;
     const auto dot1 = token.find('.');
     const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos || token.size() > 8192) {
+    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos ||
+        token.size() > 8192) {
         out.error = JwtError::kMalformed;
         return out;
     }
@@ -108,10 +121,12 @@ Verified VerifyJwt(std::string_view token, const KeySet& keys, const VerifyOptio
     }
     const auto signature = Base64UrlDecode(token.substr(dot2 + 1));
     const std::string_view signing_input = token.substr(0, dot2);
-    if (!signature || signature->size() != crypto_sign_BYTES || key->second.size() != crypto_sign_PUBLICKEYBYTES ||
-        crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature->data()),
-                                    reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(),
-                                    reinterpret_cast<const unsigned char*>(key->second.data())) != 0) {
+    if (!signature || signature->size() != crypto_sign_BYTES ||
+        key->second.size() != crypto_sign_PUBLICKEYBYTES ||
+        crypto_sign_verify_detached(
+            reinterpret_cast<const unsigned char*>(signature->data()),
+            reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(),
+            reinterpret_cast<const unsigned char*>(key->second.data())) != 0) {
         out.error = JwtError::kBadSignature;
         return out;
     }
@@ -136,11 +151,16 @@ Verified VerifyJwt(std::string_view token, const KeySet& keys, const VerifyOptio
     claims.expires_at = *exp;
     const std::int64_t now = options.now != 0 ? options.now : NowSeconds();
     const std::int64_t leeway = options.leeway.count();
-    if (now >= claims.expires_at + leeway) out.error = JwtError::kExpired;
-    else if (now + leeway < claims.not_before) out.error = JwtError::kNotYetValid;
-    else if (claims.issuer != options.issuer) out.error = JwtError::kWrongIssuer;
-    else if (claims.audience != options.audience) out.error = JwtError::kWrongAudience;
-    else out.claims = std::move(claims);
+    if (now >= claims.expires_at + leeway)
+        out.error = JwtError::kExpired;
+    else if (now + leeway < claims.not_before)
+        out.error = JwtError::kNotYetValid;
+    else if (claims.issuer != options.issuer)
+        out.error = JwtError::kWrongIssuer;
+    else if (claims.audience != options.audience)
+        out.error = JwtError::kWrongAudience;
+    else
+        out.claims = std::move(claims);
     return out;
 }
 

@@ -4,8 +4,11 @@
 
 namespace keel::auth {
 
-JwtAuthenticator::JwtAuthenticator(Fetch fetch, VerifyOptions options, std::chrono::milliseconds min_refetch)
-    : fetch_(std::move(fetch)), options_(std::move(options)), min_refetch_(min_refetch),
+JwtAuthenticator::JwtAuthenticator(Fetch fetch, VerifyOptions options,
+                                   std::chrono::milliseconds min_refetch)
+    : fetch_(std::move(fetch)),
+      options_(std::move(options)),
+      min_refetch_(min_refetch),
       keys_(std::make_shared<const KeySet>()) {}
 
 std::shared_ptr<const KeySet> JwtAuthenticator::Keys() const {
@@ -54,7 +57,8 @@ JwtAuthenticator::Fetch FetchJwksOverHttp(std::shared_ptr<http::Client> client, 
     return [client = std::move(client), url = std::move(url)]() -> Task<KeySet> {
         auto response = co_await client->Get(url, std::chrono::milliseconds(2000));
         if (response.result_int() != 200) {
-            throw http::ClientError("JWKS fetch from " + url + " answered " + std::to_string(response.result_int()));
+            throw http::ClientError("JWKS fetch from " + url + " answered " +
+                                    std::to_string(response.result_int()));
         }
         auto keys = ParseJwks(response.body());
         if (!keys) throw http::ClientError("JWKS from " + url + " is not a key set");

@@ -57,10 +57,14 @@ TEST_F(JwtTest, RejectsTamperedPayload) {
 
 TEST_F(JwtTest, RejectsAlgNoneAndOtherAlgorithms) {
     const auto payload = SignJwt(MakeClaims(), key);
-    const auto body = payload.substr(payload.find('.') + 1, payload.rfind('.') - payload.find('.') - 1);
+    const auto body =
+        payload.substr(payload.find('.') + 1, payload.rfind('.') - payload.find('.') - 1);
     for (const char* alg : {"none", "HS256", "RS256", "eddsa"}) {
-        const std::string header = Base64UrlEncode(std::string(R"({"alg":")") + alg + R"(","kid":")" + key.kid + "\"}");
-        EXPECT_EQ(VerifyJwt(header + "." + body + ".", keys, Options()).error, JwtError::kAlgorithmNotAllowed) << alg;
+        const std::string header =
+            Base64UrlEncode(std::string(R"({"alg":")") + alg + R"(","kid":")" + key.kid + "\"}");
+        EXPECT_EQ(VerifyJwt(header + "." + body + ".", keys, Options()).error,
+                  JwtError::kAlgorithmNotAllowed)
+            << alg;
     }
 }
 

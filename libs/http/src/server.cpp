@@ -76,8 +76,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     Task<void> Accept();
     Task<void> Serve(std::shared_ptr<Session> session);
-    Task<Response> Dispatch(const Request& request, std::string request_id, std::string peer_ip,
-                            std::string& route_label);
+    Task<Response> Dispatch(RequestContext& ctx, std::string& route_label);
+    Task<std::optional<Response>> Authorize(const Router::Route& route, RequestContext& ctx);
     Task<Response> Builtin(std::string_view path, bool& handled);
     void Record(const Request& request, const Response& response, const std::string& route,
                 const std::string& request_id, Clock::time_point started);
@@ -133,11 +133,43 @@ Task<Response> Server::Impl::Builtin(std::string_view path, bool& handled) {
     co_return Response{};
 }
 
-Task<Response> Server::Impl::Dispatch(const Request& request, std::string request_id,
-                                      std::string peer_ip, std::string& route_label) {
+Task<std::optional<Response>> Server::Impl::Authorize(const Router::Route& route,
+                                                      RequestContext& ctx) {
+    const std::string_view prefix = "Bearer ";
+    const auto header = ctx.Req()[beast_http::field::authorization];
+    if (route.access == Access::kPublic) co_return std::nullopt;
+    if (route.access == Access::kService) {
+        if (options.service_token.empty() || !header.starts_with(prefix) ||
+            !ConstantTimeEquals(header.substr(prefix.size()), options.service_token)) {
+            co_return Problem(Status::unauthorized, "a service token is required");
+        }
+        ctx.SetPrincipal(Principal{"service", "service"});
+        co_return std::nullopt;
+    }
+    if (!header.starts_with(prefix) || !authenticator) {
+        Response r = Problem(Status::unauthorized, "a bearer access token is required");
+        r.set(beast_http::field::www_authenticate, "Bearer");
+        co_return r;
+    }
+    Authenticator::Outcome outcome =
+        co_await authenticator->Authenticate(header.substr(prefix.size()));
+    if (!outcome.principal) {
+        Response r = Problem(Status::unauthorized, "invalid access token: " + outcome.error);
+        r.set(beast_http::field::www_authenticate, R"(Bearer error="invalid_token")");
+        co_return r;
+    }
+    if (route.access == Access::kAdmin && outcome.principal->role != "admin") {
+        co_return Problem(Status::forbidden, "this operation needs the admin role");
+    }
+    ctx.SetPrincipal(std::move(*outcome.principal));
+    co_return std::nullopt;
+}
+
+Task<Response> Server::Impl::Dispatch(RequestContext& ctx, std::string& route_label) {
+    const Request& request = ctx.Req();
     const std::string_view path = PathOf(request.target());
-    bool handled = false;
     if (request.method() == Verb::get) {
+        bool handled = false;
         Response builtin = co_await Builtin(path, handled);
         if (handled) {
             route_label = std::string(path);
@@ -157,39 +189,12 @@ Task<Response> Server::Impl::Dispatch(const Request& request, std::string reques
         }
         co_return Problem(Status::not_found, "no route for " + std::string(path));
     }
-    const auto& route = *match.route;
-    route_label = route.pattern;
-    RequestContext ctx(request, std::move(request_id), std::move(peer_ip));
+    route_label = match.route->pattern;
     ctx.SetParamsForRouter(std::move(params));
-
-    if (route.access == Access::kService) {
-        const auto token = request[beast_http::field::authorization];
-        const std::string_view prefix = "Bearer ";
-        if (options.service_token.empty() || !token.starts_with(prefix) ||
-            !ConstantTimeEquals(token.substr(prefix.size()), options.service_token)) {
-            co_return Problem(Status::unauthorized, "a service token is required");
-        }
-        ctx.SetPrincipal(Principal{"service", "service"});
-    } else if (route.access != Access::kPublic) {
-        const auto header = request[beast_http::field::authorization];
-        const std::string_view prefix = "Bearer ";
-        if (!header.starts_with(prefix) || !authenticator) {
-            Response r = Problem(Status::unauthorized, "a bearer access token is required");
-            r.set(beast_http::field::www_authenticate, "Bearer");
-            co_return r;
-        }
-        auto outcome = co_await authenticator->Authenticate(header.substr(prefix.size()));
-        if (!outcome.principal) {
-            Response r = Problem(Status::unauthorized, "invalid access token: " + outcome.error);
-            r.set(beast_http::field::www_authenticate, R"(Bearer error="invalid_token")");
-            co_return r;
-        }
-        if (route.access == Access::kAdmin && outcome.principal->role != "admin") {
-            co_return Problem(Status::forbidden, "this operation needs the admin role");
-        }
-        ctx.SetPrincipal(std::move(*outcome.principal));
-    }
-    co_return co_await route.handler(ctx);
+    std::optional<Response> denied = co_await Authorize(*match.route, ctx);
+    if (denied) co_return std::move(*denied);
+    Response response = co_await match.route->handler(ctx);
+    co_return response;
 }
 
 void Server::Impl::Record(const Request& request, const Response& response,
@@ -267,8 +272,9 @@ Task<void> Server::Impl::Serve(std::shared_ptr<Session> session) {
             in_flight.Add(1);
             active_requests.fetch_add(1);
             try {
-                response = co_await Dispatch(request, request_id,
-                                             real_ip.empty() ? peer : std::string(real_ip), route);
+                RequestContext ctx(request, request_id,
+                                   real_ip.empty() ? peer : std::string(real_ip));
+                response = co_await Dispatch(ctx, route);
             } catch (const HttpError& e) {
                 response = Problem(e.GetStatus(), e.Detail(), e.ExtraMembers());
             } catch (const UnavailableError& e) {

@@ -24,11 +24,11 @@ using KeySet = std::map<std::string, std::string>;
 
 /// The claims keel puts in an access token.
 struct Claims {
-    std::string subject;  ///< sub: user id
-    std::string role;     ///< user | admin
-    std::string issuer;   ///< iss
-    std::string audience; ///< aud
-    std::string id;       ///< jti
+    std::string subject;   ///< sub: user id
+    std::string role;      ///< user | admin
+    std::string issuer;    ///< iss
+    std::string audience;  ///< aud
+    std::string id;        ///< jti
     std::int64_t issued_at = 0;
     std::int64_t not_before = 0;
     std::int64_t expires_at = 0;

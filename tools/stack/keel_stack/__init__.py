@@ -1,0 +1,1 @@
+"""keel-stack: run the keel system natively from docker-compose files (x-native blocks)."""

@@ -1,0 +1,398 @@
+"""keel-stack command line."""
+import argparse
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+
+import yaml
+
+from . import model
+from .interp import InterpolationError, parse_env_file
+from .supervisor import Supervisor, killpg, pid_alive
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
+DEFAULT_FILES = ["deploy/compose/db.yaml", "deploy/compose/app.yaml"]
+
+
+def die(msg, code=1):
+    print(f"keel-stack: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="keel-stack", description="Run the keel system natively "
+                                "from docker-compose files (their x-native blocks).")
+    p.add_argument("-f", "--file", action="append", dest="files", metavar="FILE",
+                   help="compose file (repeatable; default: deploy/compose/db.yaml and app.yaml)")
+    p.add_argument("--var-dir", help="state directory (default $KEEL_VAR_DIR or <repo>/var)")
+    p.add_argument("--env-file", action="append", default=[], help="KEY=VALUE file for interpolation")
+    p.add_argument("--root", default=ROOT, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start everything (foreground unless -d)")
+    up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health (default 120)")
+    up.add_argument("--quiet", action="store_true", help="do not echo service output to the terminal")
+    sub.add_parser("down", help="stop a running stack")
+    ps = sub.add_parser("ps", help="services, replicas, pids, ports, health")
+    ps.add_argument("--json", action="store_true")
+    lg = sub.add_parser("logs", help="show a service's log (all when no SVC)")
+    lg.add_argument("service", nargs="?")
+    lg.add_argument("-f", "--follow", action="store_true")
+    lg.add_argument("-n", "--lines", type=int, default=100)
+    rs = sub.add_parser("restart", help="restart a service's replicas one at a time")
+    rs.add_argument("service")
+    k = sub.add_parser("kill", help="send a signal (default SIGKILL) to SVC or one replica SVC#N")
+    k.add_argument("target")
+    k.add_argument("-s", "--signal", default="SIGKILL")
+    sub.add_parser("config", help="print the interpolated, merged compose model")
+    return p.parse_args(argv)
+
+
+def resolve(args):
+    root = os.path.abspath(args.root)
+    var_dir = args.var_dir or os.environ.get("KEEL_VAR_DIR") or os.path.join(root, "var")
+    var_dir = os.path.abspath(os.path.join(root, var_dir))
+    files = [os.path.abspath(f) for f in args.files] if args.files else \
+        [os.path.join(root, f) for f in DEFAULT_FILES]
+    return root, var_dir, files
+
+
+def read_secrets(path):
+    return parse_env_file(path) if os.path.exists(path) else {}
+
+
+def make_env(args, root, var_dir, files, generate=False):
+    """Interpolation env: os.environ > --env-file > var/secrets.env; plus KEEL_ROOT, KEEL_VAR_DIR.
+    With generate=True the x-secrets of the files are created: `persist` ones into
+    var/secrets.env (mode 600), `once` ones only on the very first start (never stored)."""
+    env = {}
+    sec_path = os.path.join(var_dir, "secrets.env")
+    env.update(read_secrets(sec_path))
+    for f in args.env_file:
+        try:
+            env.update(parse_env_file(f))
+        except (OSError, ValueError) as e:
+            die(f"env file: {e}", 2)
+    env.update(os.environ)
+    env["KEEL_ROOT"], env["KEEL_VAR_DIR"] = root, var_dir
+    once_generated = {}
+    persist, once = [], []
+    for f in files:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                raw = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # reported by load_files
+        xs = raw.get("x-secrets") or {}
+        persist += xs.get("persist") or []
+        once += xs.get("once") or []
+    if generate:
+        new = {k: secrets.token_urlsafe(32) for k in persist if k not in env}
+        if new:
+            os.makedirs(var_dir, exist_ok=True)
+            fd = os.open(sec_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a") as fh:
+                for k, v in new.items():
+                    fh.write(f"{k}={v}\n")
+            env.update(new)
+        for k in once:
+            marker = os.path.join(var_dir, "markers", f"secret.{k}")
+            if k not in env and not os.path.exists(marker):
+                once_generated[k] = env[k] = secrets.token_urlsafe(18)
+    return env, once_generated
+
+
+def load(args, generate=False):
+    root, var_dir, files = resolve(args)
+    env, once = make_env(args, root, var_dir, files, generate)
+    try:
+        doc = model.load_files(files, env)
+        services = model.build_services(doc)
+        order = model.start_order(services)
+    except InterpolationError as e:
+        die(str(e), 2)
+    except model.ConfigError as e:
+        die(str(e), 2)
+    return root, var_dir, files, env, once, doc, services, order
+
+
+def read_state(var_dir):
+    try:
+        with open(os.path.join(var_dir, "stack.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def control(state, req, timeout=300):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(state["socket"])
+    s.sendall((json.dumps(req) + "\n").encode())
+    f = s.makefile("rb")
+    ok = False
+    for line in f:
+        msg = json.loads(line)
+        if "msg" in msg:
+            print(msg["msg"], flush=True)
+        if "ok" in msg:
+            ok = msg["ok"]
+    s.close()
+    return ok
+
+
+# -- up ------------------------------------------------------------------------------
+def cmd_up(args):
+    root, var_dir, files, env, once, doc, services, order = load(args, generate=True)
+    os.makedirs(os.path.join(var_dir, "log"), exist_ok=True)
+    lock_fd = os.open(os.path.join(var_dir, "stack.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        st = read_state(var_dir) or {}
+        die(f"a stack is already running with var dir {var_dir} (pid {st.get('supervisor_pid')})")
+    os.set_inheritable(lock_fd, False)
+    stale = read_state(var_dir)
+    if stale:  # a supervisor died without cleaning up: do not leave its children running
+        for sv in stale.get("services", {}).values():
+            for r in sv.get("replicas", []):
+                if r.get("pid") and pid_alive(r["pid"]):
+                    print(f"keel-stack: killing leftover {r['label']} (pid {r['pid']})", file=sys.stderr)
+                    killpg(r["pid"], signal.SIGKILL)
+    base_env = dict(env)
+    if not args.detach:
+        sup = Supervisor(services, order, root, var_dir, base_env, echo=not args.quiet,
+                         timeout=args.timeout, files=files)
+        return supervise(sup, once, var_dir, notify=None)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(w)
+        os.close(lock_fd)
+        data = b""
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.waitpid(pid, 0)
+        try:
+            msg = json.loads(data or b"{}")
+        except ValueError:
+            msg = {}
+        for line in msg.get("lines", []):
+            print(line)
+        if not msg.get("ok"):
+            print(f"keel-stack: start failed; see {os.path.join(var_dir, 'log')}", file=sys.stderr)
+            return 1
+        return 0
+    # first child: new session, fork again so the supervisor is not a session leader
+    os.close(r)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    logfd = os.open(os.path.join(var_dir, "log", "keel-stack.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(logfd, 1)
+    os.dup2(logfd, 2)
+    os.close(devnull)
+    os.close(logfd)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    code = 1
+    try:
+        sup = Supervisor(services, order, root, var_dir, base_env, echo=True, timeout=args.timeout, files=files)
+        code = supervise(sup, once, var_dir, notify=w)
+    finally:
+        os._exit(code)
+
+
+def supervise(sup, once, var_dir, notify):
+    def on_signal(signum, frame):
+        sup.stop_event.set()
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN if notify is not None else on_signal)
+    lines = []
+    ok = False
+    try:
+        sup.plan()
+        sup.serve_control()
+        ok = sup.start_all()
+    except Exception as e:  # report, then stop whatever started
+        sup.say(f"error: {e!r}")
+        ok = False
+    if ok:
+        lines = ["keel-stack: everything is healthy"] + sup.urls()
+        for k, v in once.items():
+            lines.append(f"{k.lower().replace('_', ' ')}: {v}   (shown once; not stored)")
+            with open(os.path.join(var_dir, "markers", f"secret.{k}"), "w") as f:
+                f.write("generated\n")
+        if notify is None:
+            with sup.out_lock:
+                print("\n".join(lines), flush=True)
+        else:
+            sup.say("\n".join(lines[:1] + sup.urls()))
+    if notify is not None:
+        os.write(notify, json.dumps({"ok": ok, "lines": lines}).encode())
+        os.close(notify)
+    if ok:
+        while not sup.stop_event.wait(0.5):
+            pass
+        sup.say("stopping")
+    else:
+        sup.say("start failed; stopping")
+    sup.shutdown()
+    return 0 if ok else 1
+
+
+# -- other commands --------------------------------------------------------------------
+def cmd_down(args):
+    root, var_dir, files = resolve(args)
+    st = read_state(var_dir)
+    if not st:
+        print("keel-stack: not running")
+        return 0
+    spid = st.get("supervisor_pid")
+    grace = sum(s.get("stop_grace", 10) for s in st["services"].values()) + 30
+    if pid_alive(spid):
+        os.kill(spid, signal.SIGTERM)
+        deadline = time.time() + grace
+        while pid_alive(spid) and time.time() < deadline:
+            time.sleep(0.05)
+    left = 0
+    for s in st["services"].values():  # supervisor gone (or crashed): nothing may stay behind
+        for r in s["replicas"]:
+            if r.get("pid") and pid_alive(r["pid"]):
+                left += 1
+                killpg(r["pid"], signal.SIGKILL)
+    if pid_alive(spid):
+        os.kill(spid, signal.SIGKILL)
+    try:
+        os.unlink(os.path.join(var_dir, "stack.json"))
+    except OSError:
+        pass
+    print("keel-stack: stopped" + (f" ({left} leftover processes killed)" if left else ""))
+    return 0
+
+
+def cmd_ps(args):
+    root, var_dir, files = resolve(args)
+    st = read_state(var_dir)
+    if not st or not pid_alive(st.get("supervisor_pid")):
+        if args.json:
+            print(json.dumps({"running": False}))
+        else:
+            print("keel-stack: not running")
+        return 1 if not st else 1
+    if args.json:
+        print(json.dumps(st, indent=1))
+        return 0
+    print(f"supervisor pid {st['supervisor_pid']} ({st['phase']})  var {st['var_dir']}")
+    print(f"{'SERVICE':<16}{'PID':>8}{'PORT':>8}  {'STATE':<10}{'HEALTH':<11}{'RESTARTS':>8}")
+    for name in st["order"]:
+        for r in st["services"][name]["replicas"]:
+            state = r["state"] if r["state"] != "exited" else f"exited({r['exit_code']})"
+            print(f"{r['label']:<16}{r['pid'] or '-':>8}{r['port'] or '-':>8}  {state:<10}"
+                  f"{r['health']:<11}{r['restarts']:>8}")
+    return 0
+
+
+def cmd_logs(args):
+    root, var_dir, files = resolve(args)
+    logdir = os.path.join(var_dir, "log")
+    try:
+        names = sorted(os.listdir(logdir))
+    except OSError:
+        die(f"no logs in {logdir}")
+    if args.service:
+        paths = [n for n in names if n == f"{args.service}.log" or
+                 (n.startswith(args.service + "-") and n[len(args.service) + 1:-4].isdigit())]
+        if not paths:
+            die(f"no log for service {args.service} in {logdir}")
+    else:
+        paths = [n for n in names if n.endswith(".log")]
+    prefix = len(paths) > 1
+    handles = []
+    for n in paths:
+        f = open(os.path.join(logdir, n), "rb")
+        lines = f.readlines()[-args.lines:] if args.lines > 0 else []
+        label = n[:-4]
+        for line in lines:
+            sys.stdout.buffer.write((f"{label} | ".encode() if prefix else b"") + line)
+        handles.append((label, f))
+    sys.stdout.flush()
+    if not args.follow:
+        return 0
+    try:
+        while True:
+            got = False
+            for label, f in handles:
+                line = f.readline()
+                while line:
+                    got = True
+                    sys.stdout.buffer.write((f"{label} | ".encode() if prefix else b"") + line)
+                    line = f.readline()
+            sys.stdout.flush()
+            if not got:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        return 0
+
+
+def running_state(args):
+    root, var_dir, files = resolve(args)
+    st = read_state(var_dir)
+    if not st or not pid_alive(st.get("supervisor_pid")):
+        die("not running", 1)
+    return st
+
+
+def cmd_restart(args):
+    st = running_state(args)
+    if args.service not in st["services"]:
+        die(f"unknown service {args.service}")
+    return 0 if control(st, {"cmd": "restart", "service": args.service}) else 1
+
+
+def cmd_kill(args):
+    st = running_state(args)
+    svc, _, n = args.target.partition("#")
+    if svc not in st["services"]:
+        die(f"unknown service {svc}")
+    sig = getattr(signal, args.signal.upper() if args.signal.upper().startswith("SIG")
+                  else "SIG" + args.signal.upper(), None)
+    if sig is None:
+        die(f"unknown signal {args.signal}")
+    reps = st["services"][svc]["replicas"]
+    if n:
+        reps = [r for r in reps if str(r["replica"]) == n]
+        if not reps:
+            die(f"{svc} has no replica {n}")
+    for r in reps:
+        if r.get("pid"):
+            try:
+                os.kill(r["pid"], sig)
+                print(f"{r['label']}: sent {sig.name} to pid {r['pid']}")
+            except ProcessLookupError:
+                pass
+    return 0
+
+
+def cmd_config(args):
+    root, var_dir, files, env, once, doc, services, order = load(args)
+    yaml.safe_dump(doc, sys.stdout, sort_keys=False)
+    print("# start order: " + " -> ".join(order))
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return {"up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart,
+            "kill": cmd_kill, "config": cmd_config}[args.cmd](args)

@@ -1,0 +1,617 @@
+"""Process supervision: ordered start, health checks, restarts with backoff, ordered stop."""
+import hashlib
+import json
+import os
+import pwd
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from . import nginx as nginx_render
+from .interp import expand_runtime
+from .model import command_text
+
+NGINX_BIN = "/usr/sbin/nginx"
+BACKOFF_MIN, BACKOFF_MAX, BACKOFF_RESET_AFTER = 0.1, 5.0, 10.0
+START_POLL = 0.1
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port(taken=()):
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        if p not in taken:
+            return p
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def killpg(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def can_traverse(user, path):
+    """Can `user` reach (search) directory `path`?"""
+    try:
+        pw = pwd.getpwnam(user)
+        return subprocess.run(["test", "-x", path], user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+                              stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except (OSError, KeyError):
+        return False
+
+
+def add_other_x(path, upto):
+    """chmod o+x on path and its parents down to (and including) `upto`."""
+    path, upto = os.path.abspath(path), os.path.abspath(upto)
+    while True:
+        try:
+            st = os.stat(path)
+            os.chmod(path, st.st_mode | 0o001)
+        except OSError:
+            pass
+        if path == upto or path == "/" or not path.startswith(upto):
+            return
+        path = os.path.dirname(path)
+
+
+def run_check(hc, rt, env):
+    t = hc["timeout"]
+    try:
+        if "http" in hc:
+            url = expand_runtime(str(hc["http"]), rt)
+            with _NO_PROXY.open(url, timeout=t) as r:
+                return 200 <= r.status < 400
+        if "tcp" in hc:
+            spec = expand_runtime(str(hc["tcp"]), rt)
+            host, _, port = spec.rpartition(":")
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=t):
+                return True
+        cmd = expand_runtime(hc["cmd"], rt)
+        return subprocess.run(["/bin/sh", "-c", cmd] if isinstance(cmd, str) else cmd, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=t).returncode == 0
+    except (OSError, urllib.error.URLError, subprocess.TimeoutExpired, ValueError):
+        return False
+
+
+class Replica:
+    def __init__(self, sup, svc, n, port):
+        self.sup, self.svc, self.n, self.port = sup, svc, n, port
+        self.label = svc.label(n)
+        self.instance_id = f"{svc.name}-{n}"
+        self.proc = None
+        self.gen = 0
+        self.state = "created"
+        self.health = "starting"
+        self.restarts = 0
+        self.exit_code = None
+        self.started_at = None
+        self.lock = threading.Lock()
+        self.healthy = threading.Event()
+        self.started = threading.Event()
+        self.done = threading.Event()  # monitor loop finished (no more restarts)
+        self.wake = threading.Event()
+        self.stop_requested = False
+        self.restart_now = False
+        self.thread = None
+        self.log_path = os.path.join(sup.var_dir, "log", svc.log_name(n))
+
+    def runtime(self):
+        rt = {"PORT": self.port, "INSTANCE_ID": self.instance_id, "REPLICA": self.n}
+        if self.sup.data_dirs.get(self.svc.name):
+            rt["DATA_DIR"] = self.sup.data_dirs[self.svc.name]
+        return {k: str(v) for k, v in rt.items() if v is not None}
+
+    def env(self):
+        return self.sup.service_env(self.svc, self.runtime())
+
+    def command(self):
+        return self.sup.commands.get(self.svc.name) or expand_runtime(self.svc.command, self.runtime())
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self):
+        self.thread = threading.Thread(target=self._loop, name=self.label, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        backoff = BACKOFF_MIN
+        logf = open(self.log_path, "ab")
+        try:
+            while True:
+                with self.lock:
+                    if self.stop_requested or self.sup.stop_event.is_set():
+                        break
+                    try:
+                        proc = self.sup.spawn(self.svc, self.command(), self.env())
+                    except OSError as e:
+                        self.sup.say(f"{self.label}: cannot start: {e}")
+                        proc = None
+                    self.proc = proc
+                    self.gen += 1
+                    gen = self.gen
+                    self.started_at = time.time()
+                    self.healthy.clear()
+                    if proc:
+                        self.state, self.health, self.exit_code = "running", "starting", None
+                if proc:
+                    self.started.set()
+                    self.sup.write_state()
+                    pump = threading.Thread(target=self.sup.pump, args=(proc.stdout, logf, self.label), daemon=True)
+                    pump.start()
+                    threading.Thread(target=self._health_loop, args=(proc, gen), daemon=True).start()
+                    rc = proc.wait()
+                    killpg(proc.pid, signal.SIGKILL)  # sweep anything left in its process group
+                    pump.join(2)
+                else:
+                    rc = 127
+                uptime = time.time() - self.started_at
+                with self.lock:
+                    self.healthy.clear()
+                    self.exit_code = rc
+                    self.state, self.health = "exited", "-"
+                    stopping = self.stop_requested or self.sup.stop_event.is_set()
+                    restart_now, self.restart_now = self.restart_now, False
+                if stopping:
+                    break
+                if restart_now:
+                    backoff = BACKOFF_MIN
+                    continue
+                policy = self.svc.restart
+                if policy == "no" or (policy == "on-failure" and rc == 0):
+                    self.sup.say(f"{self.label} exited with {rc}; restart policy '{policy}': not restarting")
+                    self.sup.write_state()
+                    break
+                if uptime >= BACKOFF_RESET_AFTER:
+                    backoff = BACKOFF_MIN
+                self.sup.say(f"{self.label} exited with {rc}; restarting in {backoff:.1f}s")
+                self.state = "backoff"
+                self.sup.write_state()
+                self.wake.wait(backoff)
+                self.wake.clear()
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                self.restarts += 1
+        finally:
+            logf.close()
+            self.done.set()
+            self.sup.write_state()
+
+    def _health_loop(self, proc, gen):
+        hc = self.svc.health
+        if hc is None:
+            with self.lock:
+                if gen == self.gen:
+                    self.health = "none"
+                    self.healthy.set()
+            self.sup.write_state()
+            return
+        rt, env = self.runtime(), self.env()
+        t0, fails, was_healthy = time.monotonic(), 0, False
+        while proc.poll() is None:
+            ok = run_check(hc, rt, env)
+            changed = False
+            with self.lock:
+                if gen != self.gen or proc.poll() is not None:
+                    return
+                if ok:
+                    fails = 0
+                    if self.health != "healthy":
+                        self.health, changed = "healthy", True
+                        self.healthy.set()
+                    was_healthy = True
+                elif was_healthy or time.monotonic() - t0 > hc["start_period"]:
+                    fails += 1
+                    if was_healthy and fails >= hc["retries"] and self.health != "unhealthy":
+                        self.health, changed = "unhealthy", True
+                        self.healthy.clear()
+            if changed:
+                self.sup.say(f"{self.label} is {self.health}")
+                self.sup.write_state()
+            deadline = time.monotonic() + (hc["interval"] if was_healthy else START_POLL)
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def signal_stop(self, grace):
+        """Send the stop signal to the current process; SIGKILL its group after `grace`."""
+        with self.lock:
+            proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(getattr(signal, self.svc.stop_signal, signal.SIGTERM))
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.sup.say(f"{self.label} did not stop in {grace:g}s; SIGKILL")
+            killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+
+    def stop(self):
+        with self.lock:
+            self.stop_requested = True
+        self.wake.set()
+        self.signal_stop(self.svc.stop_grace)
+        if self.thread:
+            self.thread.join(self.svc.stop_grace + 5)
+
+    def info(self):
+        p = self.proc
+        return {"replica": self.n, "label": self.label, "instance_id": self.instance_id,
+                "pid": p.pid if p and self.state == "running" else None, "port": self.port,
+                "state": self.state, "health": self.health, "restarts": self.restarts,
+                "exit_code": self.exit_code, "started_at": self.started_at, "log": self.log_path}
+
+
+class Supervisor:
+    def __init__(self, services, order, root, var_dir, base_env, echo=True, timeout=120.0, files=()):
+        self.services, self.order = services, order
+        self.root, self.var_dir = root, var_dir
+        self.base_env = base_env
+        self.echo_output = echo
+        self.timeout = timeout
+        self.files = list(files)
+        self.stop_event = threading.Event()
+        self.state_lock = threading.Lock()
+        self.out_lock = threading.Lock()
+        self.replicas = {}
+        self.data_dirs = {}
+        self.commands = {}
+        self.phase = "starting"
+        self.server = None
+        self.state_path = os.path.join(var_dir, "stack.json")
+        self.sock_path = os.path.join(var_dir, "stack.sock")
+
+    # -- output --------------------------------------------------------------------
+    def say(self, msg):
+        self._emit("keel-stack", (msg + "\n").encode())
+
+    def _emit(self, label, line):
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        with self.out_lock:
+            try:
+                sys.stdout.buffer.write(f"{label} | ".encode() + line)
+                sys.stdout.buffer.flush()
+            except (OSError, ValueError):
+                pass
+
+    def pump(self, stream, logf, label):
+        for line in iter(stream.readline, b""):
+            try:
+                logf.write(line)
+                logf.flush()
+            except (OSError, ValueError):
+                pass
+            if self.echo_output:
+                self._emit(label, line)
+        stream.close()
+
+    # -- environment and processes -------------------------------------------------
+    def service_env(self, svc, rt):
+        env = dict(self.base_env)
+        for k, v in svc.env.items():
+            if v is not None:
+                env[k] = expand_runtime(v, rt)
+        env.update(rt)
+        return env
+
+    def spawn(self, svc, cmd, env, stdout=subprocess.PIPE):
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        cwd = os.path.join(self.root, svc.workdir) if svc.workdir else self.root
+        kw = {}
+        if svc.run_as and is_root():
+            pw = pwd.getpwnam(svc.run_as)
+            kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+            env = dict(env, HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name)
+            if not svc.workdir:
+                cwd = "/"
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+    # -- planning ------------------------------------------------------------------
+    def plan(self):
+        for d in ("log", "markers"):
+            os.makedirs(os.path.join(self.var_dir, d), exist_ok=True)
+        if is_root():
+            add_other_x(self.var_dir, self.var_dir)
+        taken = set()
+        for svc in self.services.values():  # fixed ports first, so free ports never collide with them
+            if svc.port:
+                taken.update(range(svc.port, svc.port + svc.replicas))
+        for name in self.order:
+            svc = self.services[name]
+            reps = []
+            for n in range(1, svc.replicas + 1):
+                port = svc.port + n - 1 if svc.port else free_port(taken)
+                taken.add(port)
+                reps.append(Replica(self, svc, n, port))
+            self.replicas[name] = reps
+            if svc.data_dir:
+                self.data_dirs[name] = self.prepare_data_dir(svc)
+        for name in self.order:
+            if self.services[name].nginx:
+                self.prepare_nginx(self.services[name])
+
+    def prepare_data_dir(self, svc):
+        path = os.path.abspath(os.path.join(self.root, svc.data_dir))
+        user = svc.run_as if (svc.run_as and is_root()) else None
+        if os.path.islink(path):
+            path = os.path.realpath(path)
+        parent = os.path.dirname(path)
+        if not os.path.isdir(path):
+            os.makedirs(parent, exist_ok=True)
+            if user:
+                add_other_x(parent, self.var_dir)
+            if user and not can_traverse(user, parent):
+                # e.g. the repo sits under /root: keep the data in a directory the user can reach
+                h = hashlib.sha1(path.encode()).hexdigest()[:10]
+                base = f"/var/tmp/keel-stack-{h}"
+                os.makedirs(base, exist_ok=True)
+                os.chmod(base, 0o711)
+                real = os.path.join(base, os.path.basename(path))
+                os.makedirs(real, mode=0o700, exist_ok=True)
+                pw = pwd.getpwnam(user)
+                os.chown(real, pw.pw_uid, pw.pw_gid)
+                if not os.path.lexists(path):
+                    os.symlink(real, path)
+                self.say(f"{svc.name}: {user} cannot reach {parent}; data in {real} (symlinked)")
+                return real
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            if user:
+                pw = pwd.getpwnam(user)
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+        return path
+
+    def prepare_nginx(self, svc):
+        conf = svc.nginx
+        prefix = os.path.join(self.var_dir, "nginx")
+        for d in ("", "logs"):
+            os.makedirs(os.path.join(prefix, d), exist_ok=True)
+        rep = self.replicas[svc.name][0]
+        ups = {u: [r.port for r in self.replicas[u]] for u in conf.get("upstreams", [])}
+        env = self.service_env(svc, rep.runtime())
+        access = env.get("GATEWAY_ACCESS_LOG") or os.path.join(prefix, "access.log")
+        values = {k: v for k, v in env.items() if isinstance(v, str)}
+        values.update({"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": rep.port, "NGINX_PREFIX": prefix,
+                       "UPSTREAMS": nginx_render.upstreams_block(ups),
+                       "ACCESS_LOG": "off" if access == "off" else f"{access} keel"})
+        tpl = os.path.join(self.root, conf["template"])
+        with open(tpl, encoding="utf-8") as f:
+            text = nginx_render.render(f.read(), values)
+        out = os.path.join(prefix, "nginx.conf")
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+        glob = "daemon off;"
+        if is_root() and not can_traverse("nobody", prefix):
+            glob += " user root;"
+        if svc.command is None:
+            self.commands[svc.name] = [conf.get("binary", NGINX_BIN), "-p", prefix, "-c", out, "-g", glob]
+        return out
+
+    # -- steps (init / post_start) -------------------------------------------------
+    def run_steps(self, svc, kind, steps):
+        rep = self.replicas[svc.name][0]
+        rt = rep.runtime()
+        for step in steps:
+            cmd = step["cmd"]
+            marker = os.path.join(self.var_dir, "markers", f"{svc.name}.{kind}."
+                                  + hashlib.sha1(command_text(cmd).encode()).hexdigest()[:12])
+            if step["creates"]:
+                if os.path.exists(expand_runtime(step["creates"], rt)):
+                    continue
+            elif os.path.exists(marker):
+                continue
+            label = f"{svc.name}({kind})"
+            self.say(f"{label}: {command_text(cmd)[:120].splitlines()[0]}")
+            with open(rep.log_path, "ab") as logf:
+                proc = self.spawn(svc, expand_runtime(cmd, rt), rep.env())
+                pump = threading.Thread(target=self.pump, args=(proc.stdout, logf, label), daemon=True)
+                pump.start()
+                while proc.poll() is None:
+                    if self.stop_event.wait(0.05):
+                        killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                        return False
+                pump.join(2)
+            if proc.returncode != 0:
+                self.say(f"{label} failed with exit code {proc.returncode}")
+                return False
+            with open(marker, "w") as f:
+                f.write(command_text(cmd) + "\n")
+        return True
+
+    # -- waiting -------------------------------------------------------------------
+    def _wait(self, pred, what):
+        deadline = time.monotonic() + self.timeout
+        while not pred():
+            if self.stop_event.is_set():
+                return False
+            if time.monotonic() > deadline:
+                self.say(f"timed out after {self.timeout:g}s waiting for {what}")
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _gave_up(self, name):
+        return any(r.done.is_set() for r in self.replicas[name])
+
+    def wait_condition(self, name, cond):
+        reps = self.replicas[name]
+        if cond == "service_completed_successfully":
+            return self._wait(lambda: all(r.done.is_set() for r in reps), f"{name} to complete") \
+                and all(r.exit_code == 0 for r in reps)
+        if cond == "service_started":
+            return self._wait(lambda: all(r.started.is_set() for r in reps), f"{name} to start")
+
+        def pred():
+            if self._gave_up(name):
+                raise RuntimeError(f"{name} exited and will not be restarted")
+            return all(r.healthy.is_set() for r in reps)
+        try:
+            return self._wait(pred, f"{name} to be healthy")
+        except RuntimeError as e:
+            self.say(str(e))
+            return False
+
+    # -- whole stack ---------------------------------------------------------------
+    def start_all(self):
+        self.write_state()
+        for name in self.order:
+            svc = self.services[name]
+            for dep, cond in svc.depends_on.items():
+                if not self.wait_condition(dep, cond):
+                    return False
+            if self.stop_event.is_set() or not self.run_steps(svc, "init", svc.init):
+                return False
+            for r in self.replicas[name]:
+                r.start()
+            if svc.post_start:
+                if not self.wait_condition(name, "service_healthy") or \
+                        not self.run_steps(svc, "post_start", svc.post_start):
+                    return False
+        for name in self.order:
+            reps = self.replicas[name]
+            if all(r.done.is_set() and r.exit_code == 0 for r in reps):
+                continue  # a one-shot job that completed
+            if not self.wait_condition(name, "service_healthy"):
+                return False
+        self.phase = "running"
+        self.write_state()
+        return True
+
+    def shutdown(self):
+        self.phase = "stopping"
+        self.stop_event.set()
+        self.write_state()
+        for name in reversed(self.order):
+            reps = [r for r in self.replicas.get(name, []) if r.thread]
+            ts = [threading.Thread(target=r.stop, daemon=True) for r in reps]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            if reps:
+                self.say(f"stopped {name}")
+        self.phase = "stopped"
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+        for p in (self.state_path, self.sock_path):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+    def urls(self):
+        lines = []
+        for name in self.order:
+            svc = self.services[name]
+            rt = self.replicas[name][0].runtime()
+            ports = ", ".join(str(r.port) for r in self.replicas[name])
+            extra = "  ".join(expand_runtime(u, rt) for u in svc.urls)
+            lines.append(f"  {name:<14} port {ports:<14} {extra}".rstrip())
+        return lines
+
+    def rolling_restart(self, name, out):
+        if name not in self.replicas:
+            out(f"unknown service {name}")
+            return False
+        for r in self.replicas[name]:
+            out(f"restarting {r.label}")
+            gen = r.gen
+            with r.lock:
+                r.restart_now = True
+            if r.state == "backoff":
+                r.wake.set()
+            r.signal_stop(r.svc.stop_grace)
+            if not self._wait(lambda: r.gen > gen and r.healthy.is_set(), f"{r.label} to be healthy"):
+                out(f"{r.label} did not become healthy")
+                return False
+            out(f"{r.label} is healthy (pid {r.proc.pid})")
+        return True
+
+    # -- state file and control socket ---------------------------------------------
+    def write_state(self):
+        data = {"supervisor_pid": os.getpid(), "phase": self.phase, "root": self.root,
+                "var_dir": self.var_dir, "files": self.files, "socket": self.sock_path,
+                "order": self.order, "services": {}}
+        for name in self.order:
+            svc = self.services[name]
+            data["services"][name] = {"restart": svc.restart, "stop_grace": svc.stop_grace,
+                                      "replicas": [r.info() for r in self.replicas.get(name, [])]}
+        with self.state_lock:
+            if self.phase == "stopped":
+                return
+            tmp = self.state_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(data, f, indent=1)
+            os.replace(tmp, self.state_path)
+
+    def serve_control(self):
+        sup = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                try:
+                    req = json.loads(self.rfile.readline() or b"{}")
+                except ValueError:
+                    return
+
+                def out(msg):
+                    self.wfile.write((json.dumps({"msg": msg}) + "\n").encode())
+                    self.wfile.flush()
+                cmd = req.get("cmd")
+                if cmd == "stop":
+                    sup.stop_event.set()
+                    ok = True
+                elif cmd == "restart":
+                    ok = sup.rolling_restart(req.get("service"), out)
+                else:
+                    out(f"unknown command {cmd}")
+                    ok = False
+                self.wfile.write((json.dumps({"ok": ok}) + "\n").encode())
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        if len(self.sock_path) > 100:
+            return
+        try:
+            os.unlink(self.sock_path)
+        except OSError:
+            pass
+        self.server = Server(self.sock_path, Handler)
+        os.chmod(self.sock_path, 0o600)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
