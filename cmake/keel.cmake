@@ -68,10 +68,14 @@ function(keel_embed_migrations target dir ns)
   target_sources(${target} PRIVATE ${out})
 endfunction()
 
-# keel_add_service(<name>): services/<name>/src/*.cpp as an object library that
-# the binary keel-<name> and the service's tests both link; migrations embedded.
+# keel_add_service(<name> [NAMESPACE ns] DEPS ...): services/<name>/src/*.cpp as a
+# library that the binary keel-<name> and the service's tests both link; migrations
+# embedded as <ns>::Migrations() (default keel::<name>).
 function(keel_add_service name)
-  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAMESPACE" "DEPS" ${ARGN})
+  if(NOT ARG_NAMESPACE)
+    set(ARG_NAMESPACE keel::${name})
+  endif()
   file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
   list(FILTER sources EXCLUDE REGEX "_(test|pgtest|redistest|natstest)\\.cpp$")
   set(lib ${name}_service)
@@ -79,7 +83,7 @@ function(keel_add_service name)
   target_include_directories(${lib} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src)
   target_link_libraries(${lib} PUBLIC ${ARG_DEPS})
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/migrations)
-    keel_embed_migrations(${lib} ${CMAKE_CURRENT_SOURCE_DIR}/migrations keel::${name})
+    keel_embed_migrations(${lib} ${CMAKE_CURRENT_SOURCE_DIR}/migrations ${ARG_NAMESPACE})
   endif()
   add_executable(keel-${name} ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
   target_link_libraries(keel-${name} PRIVATE ${lib})

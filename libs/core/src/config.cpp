@@ -85,6 +85,19 @@ bool EnvConfig::Bool(const std::string& name, bool fallback) {
     return fallback;
 }
 
+std::string EnvConfig::OneOf(const std::string& name, const std::vector<std::string>& choices,
+                             std::string fallback) {
+    auto value = Raw(name, false);
+    if (!value) return fallback;
+    for (const auto& choice : choices) {
+        if (*value == choice) return *value;
+    }
+    std::string list;
+    for (const auto& choice : choices) list += (list.empty() ? "" : "|") + choice;
+    problems_.push_back(name + "='" + *value + "' is not one of " + list);
+    return fallback;
+}
+
 void EnvConfig::Finish() const {
     if (!problems_.empty()) throw ConfigError(problems_);
 }

@@ -45,6 +45,8 @@ Task<void> Runtime::Shutdown() {
 }
 
 int Runtime::Run() {
+    // Start-up work run with run_one() may have left the context stopped (out of work).
+    context_.restart();
     asio::signal_set signals(context_, SIGINT, SIGTERM);
     signals.async_wait([this](const boost::system::error_code& ec, int signal) {
         if (ec) return;

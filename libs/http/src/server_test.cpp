@@ -12,19 +12,23 @@ class FixedAuthenticator final : public Authenticator {
 public:
     Task<Outcome> Authenticate(std::string_view token) override {
         Outcome o;
-        if (token == "user-token") o.principal = Principal{"u1", "user"};
-        else if (token == "admin-token") o.principal = Principal{"a1", "admin"};
-        else o.error = "bad token";
+        if (token == "user-token")
+            o.principal = Principal{"u1", "user"};
+        else if (token == "admin-token")
+            o.principal = Principal{"a1", "admin"};
+        else
+            o.error = "bad token";
         co_return o;
     }
 };
 
 Router MakeRouter() {
     Router router;
-    router.Add(Verb::get, "/items/{id}", Access::kPublic, [](RequestContext& ctx) -> Task<Response> {
-        co_return JsonText(Status::ok, "{\"id\":\"" + std::string(ctx.Param("id")) + "\",\"q\":\"" +
-                                           ctx.Query("q").value_or("") + "\"}");
-    });
+    router.Add(
+        Verb::get, "/items/{id}", Access::kPublic, [](RequestContext& ctx) -> Task<Response> {
+            co_return JsonText(Status::ok, "{\"id\":\"" + std::string(ctx.Param("id")) +
+                                               "\",\"q\":\"" + ctx.Query("q").value_or("") + "\"}");
+        });
     router.Add(Verb::post, "/items", Access::kUser, [](RequestContext& ctx) -> Task<Response> {
         auto body = ParseJsonObject(ctx.Req());
         ObjectReader reader(body);
@@ -39,8 +43,9 @@ Router MakeRouter() {
                [](RequestContext&) -> Task<Response> { co_return JsonText(Status::ok, "{}"); });
     router.Add(Verb::get, "/internal/ping", Access::kService,
                [](RequestContext&) -> Task<Response> { co_return JsonText(Status::ok, "{}"); });
-    router.Add(Verb::get, "/boom", Access::kPublic,
-               [](RequestContext&) -> Task<Response> { throw std::runtime_error("secret detail"); });
+    router.Add(Verb::get, "/boom", Access::kPublic, [](RequestContext&) -> Task<Response> {
+        throw std::runtime_error("secret detail");
+    });
     return router;
 }
 
@@ -57,7 +62,8 @@ Fixture Start(asio::io_context& ctx, asio::any_io_executor ex, ServerOptions opt
     options.max_body_bytes = 1024;
     static telemetry::Registry registry;
     Fixture f;
-    f.server = std::make_unique<Server>(ctx, MakeRouter(), options, std::make_shared<FixedAuthenticator>(), registry);
+    f.server = std::make_unique<Server>(ctx, MakeRouter(), options,
+                                        std::make_shared<FixedAuthenticator>(), registry);
     f.server->Start();
     f.client = std::make_shared<Client>(ex);
     f.base = "http://127.0.0.1:" + std::to_string(f.server->Port());
@@ -96,38 +102,52 @@ struct ServerCase {
         EXPECT_EQ(boom.body().find("secret detail"), std::string::npos);
 
         Headers json{{"Content-Type", "application/json"}};
-        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", json, R"({"name":"a"})", ms), 401);
+        ExpectProblem(
+            co_await f.client->Send(Verb::post, f.base + "/items", json, R"({"name":"a"})", ms),
+            401);
         Headers user{{"Content-Type", "application/json"}, {"Authorization", "Bearer user-token"}};
         Headers bad{{"Content-Type", "application/json"}, {"Authorization", "Bearer nope"}};
-        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", bad, R"({"name":"a"})", ms), 401);
-        auto created = co_await f.client->Send(Verb::post, f.base + "/items", user, R"({"name":"a","count":2})", ms);
+        ExpectProblem(
+            co_await f.client->Send(Verb::post, f.base + "/items", bad, R"({"name":"a"})", ms),
+            401);
+        auto created = co_await f.client->Send(Verb::post, f.base + "/items", user,
+                                               R"({"name":"a","count":2})", ms);
         EXPECT_EQ(created.result_int(), 201u);
         EXPECT_EQ(created.body(), R"({"name":"a","count":2,"by":"u1"})");
-        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", user, R"({"name":)", ms), 400);
-        auto unknown = co_await f.client->Send(Verb::post, f.base + "/items", user, R"({"name":"a","extra":1})", ms);
+        ExpectProblem(
+            co_await f.client->Send(Verb::post, f.base + "/items", user, R"({"name":)", ms), 400);
+        auto unknown = co_await f.client->Send(Verb::post, f.base + "/items", user,
+                                               R"({"name":"a","extra":1})", ms);
         ExpectProblem(unknown, 422);
         EXPECT_NE(unknown.body().find("extra"), std::string::npos);
-        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", user, R"({"name":5,"count":"x"})", ms),
+        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", user,
+                                              R"({"name":5,"count":"x"})", ms),
                       422);
         ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", user,
                                               "{\"name\":\"" + std::string(2000, 'x') + "\"}", ms),
                       413);
         Headers text{{"Content-Type", "text/plain"}, {"Authorization", "Bearer user-token"}};
-        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", text, "name", ms), 415);
+        ExpectProblem(co_await f.client->Send(Verb::post, f.base + "/items", text, "name", ms),
+                      415);
 
         Headers user_only{{"Authorization", "Bearer user-token"}};
         Headers admin{{"Authorization", "Bearer admin-token"}};
-        ExpectProblem(co_await f.client->Send(Verb::delete_, f.base + "/items/1", user_only, "", ms), 403);
-        EXPECT_EQ((co_await f.client->Send(Verb::delete_, f.base + "/items/1", admin, "", ms)).result_int(), 200u);
+        ExpectProblem(
+            co_await f.client->Send(Verb::delete_, f.base + "/items/1", user_only, "", ms), 403);
+        EXPECT_EQ((co_await f.client->Send(Verb::delete_, f.base + "/items/1", admin, "", ms))
+                      .result_int(),
+                  200u);
 
         ExpectProblem(co_await f.client->Get(f.base + "/internal/ping", ms, admin), 401);
         Headers service{{"Authorization", "Bearer svc-secret"}};
-        EXPECT_EQ((co_await f.client->Get(f.base + "/internal/ping", ms, service)).result_int(), 200u);
+        EXPECT_EQ((co_await f.client->Get(f.base + "/internal/ping", ms, service)).result_int(),
+                  200u);
 
         EXPECT_EQ((co_await f.client->Get(f.base + "/healthz", ms)).result_int(), 200u);
         EXPECT_EQ((co_await f.client->Get(f.base + "/readyz", ms)).result_int(), 200u);
         auto metrics = co_await f.client->Get(f.base + "/metrics", ms);
-        EXPECT_NE(metrics.body().find(R"(http_requests_total{route="/items/{id}",method="GET",status="200"})"),
+        EXPECT_NE(metrics.body().find(
+                      R"(http_requests_total{route="/items/{id}",method="GET",status="200"})"),
                   std::string::npos)
             << metrics.body();
         EXPECT_NE(metrics.body().find("http_request_duration_seconds_bucket"), std::string::npos);

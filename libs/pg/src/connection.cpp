@@ -7,6 +7,8 @@
 
 #include <unordered_map>
 
+#include <keel/core/log.hpp>
+
 namespace keel::pg {
 namespace {
 
@@ -121,6 +123,13 @@ Task<std::unique_ptr<Connection>> Connection::Connect(std::string dsn,
     }
     if (PQsocket(impl->conn) != fd) impl->Rebind(executor);
     PQsetnonblocking(impl->conn, 1);
+    // Server notices ("relation already exists, skipping") go to the log, not stderr.
+    PQsetNoticeProcessor(
+        impl->conn,
+        [](void*, const char* message) {
+            log::Debug("postgres notice", {{"notice", message}});
+        },
+        nullptr);
     co_return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -26,8 +27,12 @@ void AppendEscapedLabelValue(std::string& out, const std::string& value) {
 
 std::string FormatNumber(double v) {
     if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    // Shortest text that reads back as the same double: 0.1, not 0.10000000000000001.
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
+    for (int precision = 15; precision <= 17; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
     return buf;
 }
 

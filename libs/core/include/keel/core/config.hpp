@@ -41,6 +41,9 @@ public:
     std::uint16_t Port(const std::string& name, std::optional<std::uint16_t> fallback = {});
     std::chrono::milliseconds Millis(const std::string& name, std::chrono::milliseconds fallback);
     bool Bool(const std::string& name, bool fallback);
+    /// One of `choices`; anything else is a problem naming the choices.
+    std::string OneOf(const std::string& name, const std::vector<std::string>& choices,
+                      std::string fallback);
 
     /// Throws ConfigError listing every problem recorded so far.
     void Finish() const;

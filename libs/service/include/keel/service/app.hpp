@@ -1,0 +1,82 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <keel/core/config.hpp>
+#include <keel/core/runtime.hpp>
+#include <keel/http/client.hpp>
+#include <keel/http/server.hpp>
+#include <keel/pg/migrations.hpp>
+#include <keel/pg/pool.hpp>
+#include <keel/redis/client.hpp>
+
+namespace keel::service {
+
+/// Settings every service reads from its environment (defaults in brackets):
+/// PORT [8080], HOST [127.0.0.1], INSTANCE_ID [<service>-<pid>], IO_THREADS [cores],
+/// LOG_LEVEL [info], ACCESS_LOG [true], DRAIN_TIMEOUT_MS [10000], PG_DSN (required),
+/// PG_POOL_SIZE [16], REDIS_HOST [127.0.0.1], REDIS_PORT [6379],
+/// KEEL_SERVICE_TOKEN (required: guards /internal routes), MAX_BODY_BYTES [1048576],
+/// MAX_CONNECTIONS [10000].
+struct CommonSettings {
+    std::string service;
+    std::string instance_id;
+    std::string host;
+    std::uint16_t port = 8080;
+    std::size_t io_threads = 0;
+    bool access_log = true;
+    std::chrono::milliseconds drain_timeout{10'000};
+    std::string pg_dsn;
+    std::size_t pg_pool_size = 16;
+    std::string redis_host;
+    std::uint16_t redis_port = 6379;
+    std::string service_token;
+    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t max_connections = 10'000;
+};
+
+/// Reads CommonSettings; problems are recorded in `config` (see EnvConfig::Finish).
+CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& service);
+
+/// The wiring every service shares: runtime, logging, PostgreSQL pool (migrated at
+/// start), Redis client, HTTP server with readiness on both, graceful drain on
+/// SIGTERM. main() builds an App, adds its routes, and returns Serve().
+class App final {
+public:
+    explicit App(CommonSettings settings);
+    App(const App&) = delete;
+    App& operator=(const App&) = delete;
+
+    Runtime& GetRuntime() { return runtime_; }
+    const CommonSettings& Settings() const { return settings_; }
+    std::shared_ptr<pg::Pool> Pg() { return pg_; }
+    std::shared_ptr<redis::Client> Redis() { return redis_; }
+    std::shared_ptr<http::Client> HttpClient() { return http_client_; }
+
+    /// Runs `task` to completion on the io_context before serving starts (migrations,
+    /// key loading, first JWKS fetch). Exceptions propagate.
+    void RunBeforeServing(Task<void> task);
+    /// Runs `task` every `period` while the service runs; failures are logged.
+    void Every(std::chrono::milliseconds period, std::function<Task<void>()> task);
+    /// Applies the service's migrations (blocking, at start).
+    void Migrate(std::span<const pg::Migration> migrations);
+    /// Starts the HTTP server and blocks until a signal has drained it; returns the exit code.
+    int Serve(http::Router router, std::shared_ptr<http::Authenticator> authenticator);
+
+private:
+    CommonSettings settings_;
+    Runtime runtime_;
+    std::shared_ptr<pg::Pool> pg_;
+    std::shared_ptr<redis::Client> redis_;
+    std::shared_ptr<http::Client> http_client_;
+};
+
+/// main() body shared by services: builds the service, reports a bad configuration
+/// as one clear message and exit code 2, logs fatal start-up errors with exit 1.
+int RunMain(const std::string& service, int (*run)(core::EnvConfig&));
+
+}  // namespace keel::service

@@ -1,0 +1,119 @@
+#include <keel/service/app.hpp>
+
+#include <unistd.h>
+
+#include <boost/asio/use_future.hpp>
+
+#include <cstdio>
+
+#include <keel/core/log.hpp>
+#include <keel/telemetry/metrics.hpp>
+
+namespace keel::service {
+
+CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& service) {
+    CommonSettings s;
+    s.service = service;
+    s.instance_id = config.String("INSTANCE_ID", service + "-" + std::to_string(::getpid()));
+    s.host = config.String("HOST", "127.0.0.1");
+    s.port = config.Port("PORT", 8080);
+    s.io_threads = static_cast<std::size_t>(config.Int("IO_THREADS", 0, 0, 256));
+    s.access_log = config.Bool("ACCESS_LOG", true);
+    s.drain_timeout = config.Millis("DRAIN_TIMEOUT_MS", std::chrono::milliseconds(10'000));
+    s.pg_dsn = config.Secret("PG_DSN");
+    s.pg_pool_size = static_cast<std::size_t>(config.Int("PG_POOL_SIZE", 16, 1, 1000));
+    s.redis_host = config.String("REDIS_HOST", "127.0.0.1");
+    s.redis_port = config.Port("REDIS_PORT", 6379);
+    s.service_token = config.Secret("KEEL_SERVICE_TOKEN");
+    s.max_body_bytes = static_cast<std::size_t>(config.Int("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 << 20));
+    s.max_connections = static_cast<std::size_t>(config.Int("MAX_CONNECTIONS", 10'000, 1, 1'000'000));
+    log::Level level = log::Level::kInfo;
+    log::ParseLevel(config.OneOf("LOG_LEVEL", {"debug", "info", "warn", "error"}, "info"), level);
+    log::Configure(service, s.instance_id, level);
+    return s;
+}
+
+App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(settings_.io_threads) {
+    pg::PoolOptions pg_options;
+    pg_options.dsn = settings_.pg_dsn;
+    pg_options.max_size = settings_.pg_pool_size;
+    pg_ = pg::Pool::Create(runtime_.Executor(), pg_options);
+    redis::ClientOptions redis_options;
+    redis_options.host = settings_.redis_host;
+    redis_options.port = settings_.redis_port;
+    redis_ = redis::Client::Create(runtime_.Executor(), redis_options);
+    http_client_ = std::make_shared<http::Client>(runtime_.Executor());
+    telemetry::RegisterProcessMetrics(telemetry::DefaultRegistry(), settings_.service, "0.1.0");
+}
+
+void App::RunBeforeServing(Task<void> task) {
+    auto& context = runtime_.Context();
+    auto done = asio::co_spawn(context, std::move(task), asio::use_future);
+    context.restart();
+    while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) context.run_one();
+    done.get();
+}
+
+void App::Every(std::chrono::milliseconds period, std::function<Task<void>()> task) {
+    // Arguments, not captures: the coroutine outlives this lambda expression.
+    auto loop = [](std::chrono::milliseconds every, std::function<Task<void>()> work) -> Task<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        for (;;) {
+            timer.expires_after(every);
+            co_await timer.async_wait(asio::use_awaitable);
+            try {
+                co_await work();
+            } catch (const std::exception& e) {
+                log::Warn("periodic task failed", {{"error", e.what()}});
+            }
+        }
+    };
+    Spawn(runtime_.Executor(), loop(period, std::move(task)), "periodic task");
+}
+
+void App::Migrate(std::span<const pg::Migration> migrations) {
+    RunBeforeServing([](std::shared_ptr<pg::Pool> pool, std::span<const pg::Migration> list,
+                        std::string service) -> Task<void> {
+        co_await pg::Migrate(*pool, list, service);
+    }(pg_, migrations, settings_.service));
+}
+
+int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authenticator) {
+    http::ServerOptions options;
+    options.host = settings_.host;
+    options.port = settings_.port;
+    options.service = settings_.service;
+    options.access_log = settings_.access_log;
+    options.drain_timeout = settings_.drain_timeout;
+    options.service_token = settings_.service_token;
+    options.max_body_bytes = settings_.max_body_bytes;
+    options.max_connections = settings_.max_connections;
+    http::Server server(runtime_.Context(), std::move(router), options, std::move(authenticator));
+    server.SetReadinessCheck([pg = pg_, redis = redis_]() -> Task<bool> {
+        const bool db = co_await pg->Ping();
+        co_return db && co_await redis->Ping();
+    });
+    server.Start();
+    runtime_.OnShutdown([&server]() -> Task<void> { co_await server.Drain(); });
+    log::Info("listening", {{"port", static_cast<std::int64_t>(server.Port())},
+                            {"io_threads", static_cast<std::int64_t>(runtime_.Threads())}});
+    const int code = runtime_.Run();
+    log::Info("stopped");
+    return code;
+}
+
+int RunMain(const std::string& service, int (*run)(core::EnvConfig&)) {
+    try {
+        core::EnvConfig config;
+        return run(config);
+    } catch (const core::ConfigError& e) {
+        std::fprintf(stderr, "%s: %s\n", service.c_str(), e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        log::Error("fatal start-up error", {{"error", e.what()}});
+        std::fprintf(stderr, "%s: %s\n", service.c_str(), e.what());
+        return 1;
+    }
+}
+
+}  // namespace keel::service

@@ -1,0 +1,32 @@
+// auth: identities, passwords, access and refresh tokens, signing keys (JWKS).
+#include <keel/service/app.hpp>
+
+#include "routes.hpp"
+
+namespace keel::auth_service {
+std::span<const pg::Migration> Migrations();
+}
+namespace svc = keel::auth_service;
+
+static int Run(keel::core::EnvConfig& config) {
+    auto common = keel::service::ReadCommonSettings(config, "auth");
+    auto settings = svc::ReadSettings(config);
+    config.Finish();
+
+    keel::service::App app(std::move(common));
+    app.Migrate(svc::Migrations());
+    auto ctx = std::make_shared<svc::AuthContext>();
+    ctx->settings = settings;
+    ctx->keys = std::make_shared<svc::KeyRing>(app.Pg(), settings.key_rotation);
+    ctx->users = std::make_shared<svc::UserStore>(app.Pg());
+    ctx->refresh_tokens = std::make_shared<svc::RefreshTokenStore>(app.Pg(), settings.refresh_ttl);
+    ctx->limiter = std::make_shared<svc::LoginLimiter>(app.Redis(), settings.login_limit_per_ip,
+                                                       settings.login_limit_per_account, settings.login_window);
+    ctx->hashing = std::make_shared<asio::thread_pool>(2);
+    app.RunBeforeServing(ctx->keys->Load());
+    app.RunBeforeServing(svc::EnsureAdmin(*ctx));
+    app.Every(std::chrono::seconds(60), [ctx]() { return ctx->keys->Load(); });
+    return app.Serve(svc::MakeRouter(ctx), nullptr);
+}
+
+int main() { return keel::service::RunMain("auth", Run); }

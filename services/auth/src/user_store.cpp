@@ -1,0 +1,52 @@
+#include "user_store.hpp"
+
+#include <algorithm>
+
+#include <keel/core/uuid.hpp>
+
+namespace keel::auth_service {
+
+std::optional<std::string> NormalizeEmail(std::string_view email) {
+    if (email.size() < 3 || email.size() > 254) return std::nullopt;
+    const auto at = email.find('@');
+    if (at == 0 || at == std::string_view::npos || at != email.rfind('@')) return std::nullopt;
+    const auto domain = email.substr(at + 1);
+    if (domain.empty() || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
+        domain.back() == '.') {
+        return std::nullopt;
+    }
+    std::string out;
+    for (unsigned char c : email) {
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\') return std::nullopt;
+        out.push_back(static_cast<char>(std::tolower(c)));
+    }
+    return out;
+}
+
+constexpr std::string_view kInsertUser = R"(
+INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)
+ON CONFLICT (email) DO NOTHING)";
+
+Task<std::optional<std::string>> UserStore::Create(const std::string& email, const std::string& password_hash,
+                                                   const std::string& role) {
+    std::string id = Uuid::V7().ToString();
+    auto result = co_await pool_->Execute(kInsertUser, id, email, password_hash, role);
+    if (result.Affected() == 0) co_return std::nullopt;
+    co_return id;
+}
+
+constexpr std::string_view kFindByEmail = "SELECT id, email, password_hash, role FROM users WHERE email = $1";
+
+Task<std::optional<User>> UserStore::FindByEmail(const std::string& email) {
+    auto rows = co_await pool_->Execute(kFindByEmail, email);
+    if (rows.Rows() == 0) co_return std::nullopt;
+    co_return User{std::string(rows.Text(0, 0)), std::string(rows.Text(0, 1)), std::string(rows.Text(0, 2)),
+                   std::string(rows.Text(0, 3))};
+}
+
+Task<bool> UserStore::AnyAdmin() {
+    auto rows = co_await pool_->Execute("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')");
+    co_return rows.Bool(0, 0);
+}
+
+}  // namespace keel::auth_service

@@ -1,0 +1,33 @@
+// catalog: products, prices and stock; cached reads; admin writes.
+#include <keel/auth/jwt_authenticator.hpp>
+#include <keel/service/app.hpp>
+
+#include "routes.hpp"
+
+namespace keel::catalog {
+std::span<const pg::Migration> Migrations();
+}
+namespace cat = keel::catalog;
+
+static int Run(keel::core::EnvConfig& config) {
+    auto common = keel::service::ReadCommonSettings(config, "catalog");
+    const auto jwks_url = config.String("AUTH_JWKS_URL");
+    keel::auth::VerifyOptions verify;
+    verify.issuer = config.String("JWT_ISSUER", "keel-auth");
+    verify.audience = config.String("JWT_AUDIENCE", "keel");
+    const auto cache_ttl = std::chrono::seconds(config.Int("CATALOG_CACHE_TTL_S", 300, 1, 86400));
+    config.Finish();
+
+    keel::service::App app(std::move(common));
+    app.Migrate(cat::Migrations());
+    auto ctx = std::make_shared<cat::CatalogContext>();
+    ctx->store = std::make_shared<cat::ProductStore>(app.Pg());
+    ctx->cache = std::make_shared<cat::ProductCache>(app.Redis(), cache_ttl);
+    // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
+    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
+        keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);
+    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    return app.Serve(cat::MakeRouter(ctx), authenticator);
+}
+
+int main() { return keel::service::RunMain("catalog", Run); }

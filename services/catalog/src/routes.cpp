@@ -1,0 +1,139 @@
+#include "routes.hpp"
+
+#include <charconv>
+
+#include <boost/json/array.hpp>
+
+#include <keel/core/uuid.hpp>
+
+namespace keel::catalog {
+namespace {
+
+using http::HttpError;
+using http::RequestContext;
+using http::Response;
+using http::Status;
+
+constexpr int kDefaultLimit = 20;
+constexpr int kMaxLimit = 100;
+constexpr std::size_t kMaxInternalIds = 100;
+
+std::string RequireId(std::string_view text) {
+    if (!Uuid::Parse(text)) throw HttpError(Status::bad_request, "product id must be a UUID");
+    return std::string(text);
+}
+
+int ReadLimit(const RequestContext& req) {
+    auto text = req.Query("limit");
+    if (!text) return kDefaultLimit;
+    int limit = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+    if (ec != std::errc{} || ptr != text->data() + text->size() || limit < 1 || limit > kMaxLimit) {
+        throw HttpError(Status::bad_request, "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
+    }
+    return limit;
+}
+
+Task<Response> List(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
+    const auto query = req.Query("q").value_or("");
+    if (query.size() > 200) throw HttpError(Status::bad_request, "q must be at most 200 bytes");
+    if (query.find('\0') != std::string::npos) throw HttpError(Status::bad_request, "q must not contain NUL");
+    const auto cursor = req.Query("cursor").value_or("");
+    if (!cursor.empty() && !Uuid::Parse(cursor)) throw HttpError(Status::bad_request, "cursor is not valid");
+    auto page = co_await ctx->store->List(query, cursor, ReadLimit(req));
+    boost::json::array items;
+    for (const auto& p : page.items) items.push_back(ToJsonObject(p));
+    boost::json::object body{{"items", std::move(items)}};
+    if (page.next_cursor) body["next_cursor"] = *page.next_cursor;
+    else body["next_cursor"] = nullptr;
+    co_return http::JsonText(Status::ok, http::ToJson(body));
+}
+
+Task<Response> Get(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
+    const auto id = RequireId(req.Param("id"));
+    if (auto cached = co_await ctx->cache->Get(id)) {
+        Response r = http::JsonText(Status::ok, std::move(*cached));
+        r.set("X-Cache", "hit");
+        co_return r;
+    }
+    auto product = co_await ctx->store->Get(id);
+    if (!product) throw HttpError(Status::not_found, "no product with id " + id);
+    auto json = ToJson(*product);
+    co_await ctx->cache->Put(id, json);
+    Response r = http::JsonText(Status::ok, std::move(json));
+    r.set("X-Cache", "miss");
+    co_return r;
+}
+
+void ThrowOnFailure(ProductStore::WriteOutcome outcome, const std::string& id) {
+    if (outcome == ProductStore::WriteOutcome::kNotFound) throw HttpError(Status::not_found, "no product with id " + id);
+    if (outcome == ProductStore::WriteOutcome::kSkuTaken) {
+        throw HttpError(Status::conflict, "another product already has this sku");
+    }
+}
+
+Task<Response> Create(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
+    auto product = ReadProductInput(req.Req());
+    ThrowOnFailure(co_await ctx->store->Create(product), product.id);
+    Response r = http::JsonText(Status::created, ToJson(product));
+    r.set(http::beast_http::field::location, "/api/catalog/products/" + product.id);
+    co_return r;
+}
+
+Task<Response> Update(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
+    const auto id = RequireId(req.Param("id"));
+    auto product = ReadProductInput(req.Req());
+    product.id = id;
+    ThrowOnFailure(co_await ctx->store->Update(product), id);
+    co_await ctx->cache->Invalidate(id);
+    co_return http::JsonText(Status::ok, ToJson(product));
+}
+
+Task<Response> Delete(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
+    const auto id = RequireId(req.Param("id"));
+    ThrowOnFailure(co_await ctx->store->Delete(id), id);
+    co_await ctx->cache->Invalidate(id);
+    Response r{Status::no_content, 11};
+    r.prepare_payload();
+    co_return r;
+}
+
+Task<Response> InternalMany(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
+    const auto text = req.Query("ids").value_or("");
+    std::vector<std::string> ids;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        ids.push_back(RequireId(std::string_view(text).substr(start, comma - start)));
+        start = comma + 1;
+    }
+    if (ids.empty() || ids.size() > kMaxInternalIds) {
+        throw HttpError(Status::bad_request, "ids must list 1 to 100 product ids separated by commas");
+    }
+    boost::json::array items;
+    for (const auto& p : co_await ctx->store->GetMany(ids)) items.push_back(ToJsonObject(p));
+    co_return http::JsonText(Status::ok, http::ToJson(boost::json::object{{"items", std::move(items)}}));
+}
+
+http::Handler Bind(Task<Response> (*fn)(std::shared_ptr<CatalogContext>, RequestContext&),
+                   std::shared_ptr<CatalogContext> ctx) {
+    return [fn, ctx](RequestContext& req) { return fn(ctx, req); };
+}
+
+}  // namespace
+
+http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx) {
+    using http::Access;
+    using http::Verb;
+    http::Router router;
+    router.Add(Verb::get, "/api/catalog/products", Access::kPublic, Bind(List, ctx));
+    router.Add(Verb::get, "/api/catalog/products/{id}", Access::kPublic, Bind(Get, ctx));
+    router.Add(Verb::post, "/api/catalog/products", Access::kAdmin, Bind(Create, ctx));
+    router.Add(Verb::put, "/api/catalog/products/{id}", Access::kAdmin, Bind(Update, ctx));
+    router.Add(Verb::delete_, "/api/catalog/products/{id}", Access::kAdmin, Bind(Delete, ctx));
+    router.Add(Verb::get, "/internal/products", Access::kService, Bind(InternalMany, ctx));
+    return router;
+}
+
+}  // namespace keel::catalog
