@@ -21,7 +21,8 @@ static int Run(keel::core::EnvConfig& config) {
     ctx->users = std::make_shared<svc::UserStore>(app.Pg());
     ctx->refresh_tokens = std::make_shared<svc::RefreshTokenStore>(app.Pg(), settings.refresh_ttl);
     ctx->limiter = std::make_shared<svc::LoginLimiter>(app.Redis(), settings.login_limit_per_ip,
-                                                       settings.login_limit_per_account, settings.login_window);
+                                                       settings.login_limit_per_account,
+                                                       settings.login_window);
     ctx->hashing = std::make_shared<asio::thread_pool>(2);
     app.RunBeforeServing(ctx->keys->Load());
     app.RunBeforeServing(svc::EnsureAdmin(*ctx));

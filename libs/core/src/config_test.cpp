@@ -28,7 +28,8 @@ TEST(EnvConfig, ReadsTypedValuesAndDefaults) {
 }
 
 TEST(EnvConfig, ListsEveryProblemAtOnce) {
-    auto config = From({{"PORT", "80a"}, {"THREADS", "1000"}, {"FLAG", "maybe"}, {"LEVEL", "loud"}});
+    auto config =
+        From({{"PORT", "80a"}, {"THREADS", "1000"}, {"FLAG", "maybe"}, {"LEVEL", "loud"}});
     config.Port("PORT");
     config.Int("THREADS", 1, 1, 64);
     config.Bool("FLAG", false);

@@ -25,8 +25,10 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
     s.redis_host = config.String("REDIS_HOST", "127.0.0.1");
     s.redis_port = config.Port("REDIS_PORT", 6379);
     s.service_token = config.Secret("KEEL_SERVICE_TOKEN");
-    s.max_body_bytes = static_cast<std::size_t>(config.Int("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 << 20));
-    s.max_connections = static_cast<std::size_t>(config.Int("MAX_CONNECTIONS", 10'000, 1, 1'000'000));
+    s.max_body_bytes =
+        static_cast<std::size_t>(config.Int("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 << 20));
+    s.max_connections =
+        static_cast<std::size_t>(config.Int("MAX_CONNECTIONS", 10'000, 1, 1'000'000));
     log::Level level = log::Level::kInfo;
     log::ParseLevel(config.OneOf("LOG_LEVEL", {"debug", "info", "warn", "error"}, "info"), level);
     log::Configure(service, s.instance_id, level);
@@ -56,7 +58,8 @@ void App::RunBeforeServing(Task<void> task) {
 
 void App::Every(std::chrono::milliseconds period, std::function<Task<void>()> task) {
     // Arguments, not captures: the coroutine outlives this lambda expression.
-    auto loop = [](std::chrono::milliseconds every, std::function<Task<void>()> work) -> Task<void> {
+    auto loop = [](std::chrono::milliseconds every,
+                   std::function<Task<void>()> work) -> Task<void> {
         asio::steady_timer timer(co_await asio::this_coro::executor);
         for (;;) {
             timer.expires_after(every);
@@ -91,7 +94,7 @@ int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authent
     http::Server server(runtime_.Context(), std::move(router), options, std::move(authenticator));
     server.SetReadinessCheck([pg = pg_, redis = redis_]() -> Task<bool> {
         const bool db = co_await pg->Ping();
-        co_return db && co_await redis->Ping();
+        co_return db&& co_await redis->Ping();
     });
     server.Start();
     runtime_.OnShutdown([&server]() -> Task<void> { co_await server.Drain(); });

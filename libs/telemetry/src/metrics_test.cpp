@@ -16,7 +16,8 @@ TEST(Registry, RendersPrometheusTextFormat) {
     h.Observe(5);
     const auto text = r.Render();
     EXPECT_NE(text.find("# TYPE reqs_total counter\n"), std::string::npos);
-    EXPECT_NE(text.find("reqs_total{route=\"/a/{id}\",status=\"200\"} 4\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("reqs_total{route=\"/a/{id}\",status=\"200\"} 4\n"), std::string::npos)
+        << text;
     EXPECT_NE(text.find("temp{where=\"a\\\"b\\\\c\\nd\"} -4\n"), std::string::npos) << text;
     EXPECT_NE(text.find("lat_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos) << text;
     EXPECT_NE(text.find("lat_seconds_bucket{le=\"1\"} 2\n"), std::string::npos) << text;

@@ -12,8 +12,10 @@ KeyRing::KeyRing(std::shared_ptr<pg::Pool> pool, std::chrono::hours rotation)
 
 constexpr std::string_view kRotationDue = R"(
 SELECT NOT EXISTS (SELECT 1 FROM signing_keys WHERE created_at > now() - make_interval(hours => $1::int)))";
-constexpr std::string_view kLockKeys = "SELECT pg_advisory_xact_lock(hashtext('auth-signing-keys'))";
-constexpr std::string_view kInsertKey = "INSERT INTO signing_keys (kid, public_key, secret_key) VALUES ($1, $2, $3)";
+constexpr std::string_view kLockKeys =
+    "SELECT pg_advisory_xact_lock(hashtext('auth-signing-keys'))";
+constexpr std::string_view kInsertKey =
+    "INSERT INTO signing_keys (kid, public_key, secret_key) VALUES ($1, $2, $3)";
 constexpr std::string_view kNewestKeys =
     "SELECT kid, public_key, secret_key FROM signing_keys ORDER BY created_at DESC LIMIT 2";
 

@@ -22,7 +22,8 @@ LoginLimiter::LoginLimiter(std::shared_ptr<redis::Client> redis, int per_ip, int
                            std::chrono::seconds window)
     : redis_(std::move(redis)), per_ip_(per_ip), per_account_(per_account), window_(window) {}
 
-Task<std::chrono::milliseconds> LoginLimiter::Attempt(const std::string& ip, const std::string& account) {
+Task<std::chrono::milliseconds> LoginLimiter::Attempt(const std::string& ip,
+                                                      const std::string& account) {
     std::vector<std::string> keys{"auth:login:ip:" + ip, "auth:login:account:" + account};
     std::vector<std::string> args{std::to_string(window_.count() * 1000), std::to_string(per_ip_),
                                   std::to_string(per_account_)};

@@ -12,7 +12,8 @@ namespace keel::auth_service {
 /// logins through (logged): availability of login outweighs throttling for a while.
 class LoginLimiter final {
 public:
-    LoginLimiter(std::shared_ptr<redis::Client> redis, int per_ip, int per_account, std::chrono::seconds window);
+    LoginLimiter(std::shared_ptr<redis::Client> redis, int per_ip, int per_account,
+                 std::chrono::seconds window);
 
     /// Counts one attempt; returns how long to wait when over a limit (0: allowed).
     Task<std::chrono::milliseconds> Attempt(const std::string& ip, const std::string& account);

@@ -25,7 +25,8 @@ SELECT t.family_id, t.user_id, t.rotated_at IS NOT NULL, t.revoked_at IS NOT NUL
 FROM refresh_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1
 FOR UPDATE OF t)";
-constexpr std::string_view kMarkRotated = "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1";
+constexpr std::string_view kMarkRotated =
+    "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1";
 constexpr std::string_view kRevokeFamily =
     "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL";
 
@@ -45,13 +46,15 @@ Task<RefreshTokenStore::Rotation> RefreshTokenStore::Rotate(const std::string& t
             // Reuse of a rotated token: revoke the family, and commit that.
             co_await c.Execute(kRevokeFamily, family);
             rotation.outcome = Outcome::kReuseDetected;
-            log::Warn("refresh token reuse; family revoked", {{"family_id", family}, {"user_id", rotation.user_id}});
+            log::Warn("refresh token reuse; family revoked",
+                      {{"family_id", family}, {"user_id", rotation.user_id}});
         } else if (row.Bool(0, 4)) {
             rotation.outcome = Outcome::kExpired;
         } else {
             rotation.token = auth::RandomToken(32);
             co_await c.Execute(kMarkRotated, hash);
-            co_await c.Execute(kInsert, auth::Sha256Hex(rotation.token), family, rotation.user_id, ttl);
+            co_await c.Execute(kInsert, auth::Sha256Hex(rotation.token), family, rotation.user_id,
+                               ttl);
             rotation.outcome = Outcome::kRotated;
         }
     };

@@ -20,7 +20,8 @@ constexpr std::size_t kMinPassword = 8;
 constexpr std::size_t kMaxPassword = 128;
 
 std::int64_t NowSeconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -89,7 +90,8 @@ Task<Response> Login(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
     const std::string& password = credentials.password;
     const auto wait = co_await ctx->limiter->Attempt(req.ClientIp(), email);
     if (wait.count() > 0) {
-        Response r = http::Problem(Status::too_many_requests, "too many login attempts; retry later");
+        Response r =
+            http::Problem(Status::too_many_requests, "too many login attempts; retry later");
         r.set(http::beast_http::field::retry_after, std::to_string((wait.count() + 999) / 1000));
         co_return r;
     }
@@ -118,8 +120,9 @@ Task<Response> Refresh(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
         case Outcome::kRotated:
             co_return TokenResponse(*ctx, rotation.user_id, rotation.role, rotation.token);
         case Outcome::kReuseDetected:
-            throw http::HttpError(Status::unauthorized,
-                                  "refresh token was already used; every session of this login is revoked");
+            throw http::HttpError(
+                Status::unauthorized,
+                "refresh token was already used; every session of this login is revoked");
         case Outcome::kRevoked:
             throw http::HttpError(Status::unauthorized, "refresh token revoked");
         case Outcome::kExpired:
@@ -166,12 +169,14 @@ http::Router MakeRouter(std::shared_ptr<AuthContext> ctx) {
 Task<void> EnsureAdmin(AuthContext& ctx) {
     if (co_await ctx.users->AnyAdmin()) co_return;
     if (ctx.settings.admin_password.size() < kMinPassword) {
-        log::Warn("no admin account and AUTH_ADMIN_PASSWORD unset or shorter than 8; not creating one");
+        log::Warn(
+            "no admin account and AUTH_ADMIN_PASSWORD unset or shorter than 8; not creating one");
         co_return;
     }
     auto email = NormalizeEmail(ctx.settings.admin_email);
     if (!email) throw std::runtime_error("AUTH_ADMIN_EMAIL is not an email address");
-    auto id = co_await ctx.users->Create(*email, auth::HashPassword(ctx.settings.admin_password), "admin");
+    auto id = co_await ctx.users->Create(*email, auth::HashPassword(ctx.settings.admin_password),
+                                         "admin");
     log::Info("admin account created", {{"email", *email}, {"created", id.has_value()}});
 }
 

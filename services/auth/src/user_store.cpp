@@ -17,7 +17,8 @@ std::optional<std::string> NormalizeEmail(std::string_view email) {
     }
     std::string out;
     for (unsigned char c : email) {
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\') return std::nullopt;
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\')
+            return std::nullopt;
         out.push_back(static_cast<char>(std::tolower(c)));
     }
     return out;
@@ -27,7 +28,8 @@ constexpr std::string_view kInsertUser = R"(
 INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)
 ON CONFLICT (email) DO NOTHING)";
 
-Task<std::optional<std::string>> UserStore::Create(const std::string& email, const std::string& password_hash,
+Task<std::optional<std::string>> UserStore::Create(const std::string& email,
+                                                   const std::string& password_hash,
                                                    const std::string& role) {
     std::string id = Uuid::V7().ToString();
     auto result = co_await pool_->Execute(kInsertUser, id, email, password_hash, role);
@@ -35,13 +37,14 @@ Task<std::optional<std::string>> UserStore::Create(const std::string& email, con
     co_return id;
 }
 
-constexpr std::string_view kFindByEmail = "SELECT id, email, password_hash, role FROM users WHERE email = $1";
+constexpr std::string_view kFindByEmail =
+    "SELECT id, email, password_hash, role FROM users WHERE email = $1";
 
 Task<std::optional<User>> UserStore::FindByEmail(const std::string& email) {
     auto rows = co_await pool_->Execute(kFindByEmail, email);
     if (rows.Rows() == 0) co_return std::nullopt;
-    co_return User{std::string(rows.Text(0, 0)), std::string(rows.Text(0, 1)), std::string(rows.Text(0, 2)),
-                   std::string(rows.Text(0, 3))};
+    co_return User{std::string(rows.Text(0, 0)), std::string(rows.Text(0, 1)),
+                   std::string(rows.Text(0, 2)), std::string(rows.Text(0, 3))};
 }
 
 Task<bool> UserStore::AnyAdmin() {

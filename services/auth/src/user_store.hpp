@@ -20,7 +20,8 @@ public:
     explicit UserStore(std::shared_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
 
     /// The new user's id, or nullopt when the email is taken.
-    Task<std::optional<std::string>> Create(const std::string& email, const std::string& password_hash,
+    Task<std::optional<std::string>> Create(const std::string& email,
+                                            const std::string& password_hash,
                                             const std::string& role);
     Task<std::optional<User>> FindByEmail(const std::string& email);
     Task<bool> AnyAdmin();

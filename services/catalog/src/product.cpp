@@ -26,7 +26,8 @@ Product ReadProductInput(const http::Request& request) {
     auto price = reader.Int("price_minor", true, 0, 1'000'000'000'000LL);
     auto currency = reader.String("currency", true, 3, 3);
     auto stock = reader.Int("stock", true, 0, 1'000'000'000);
-    if (currency && !std::all_of(currency->begin(), currency->end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    if (currency && !std::all_of(currency->begin(), currency->end(),
+                                 [](char c) { return c >= 'A' && c <= 'Z'; })) {
         reader.AddProblem("currency", "must be an ISO 4217 code such as EUR");
     }
     reader.Finish();

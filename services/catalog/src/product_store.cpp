@@ -8,8 +8,13 @@ namespace {
 constexpr const char* kColumns = "id, sku, name, description, price_minor, currency, stock";
 
 Product RowToProduct(const pg::Result& r, int row) {
-    return Product{std::string(r.Text(row, 0)), std::string(r.Text(row, 1)), std::string(r.Text(row, 2)),
-                   std::string(r.Text(row, 3)), r.Int(row, 4), std::string(r.Text(row, 5)), r.Int(row, 6)};
+    return Product{std::string(r.Text(row, 0)),
+                   std::string(r.Text(row, 1)),
+                   std::string(r.Text(row, 2)),
+                   std::string(r.Text(row, 3)),
+                   r.Int(row, 4),
+                   std::string(r.Text(row, 5)),
+                   r.Int(row, 6)};
 }
 
 }  // namespace
@@ -29,7 +34,8 @@ WHERE ($1 = '' OR (name || ' ' || description) ILIKE '%' || $1 || '%')
 ORDER BY id
 LIMIT $3)";
 
-Task<ProductStore::Page> ProductStore::List(const std::string& query, const std::string& cursor, int limit) {
+Task<ProductStore::Page> ProductStore::List(const std::string& query, const std::string& cursor,
+                                            int limit) {
     // One extra row tells whether there is a next page.
     auto rows = co_await pool_->Execute(kList, EscapeLike(query), cursor, limit + 1);
     Page page;
@@ -46,7 +52,8 @@ Task<std::optional<Product>> ProductStore::Get(const std::string& id) {
     co_return RowToProduct(rows, 0);
 }
 
-const std::string kGetMany = std::string("SELECT ") + kColumns + " FROM products WHERE id = ANY($1::uuid[]) ORDER BY id";
+const std::string kGetMany =
+    std::string("SELECT ") + kColumns + " FROM products WHERE id = ANY($1::uuid[]) ORDER BY id";
 
 Task<std::vector<Product>> ProductStore::GetMany(const std::vector<std::string>& ids) {
     std::string array = "{";
@@ -64,7 +71,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sku) DO NOTHING)";
 
 Task<ProductStore::WriteOutcome> ProductStore::Create(Product& p) {
     p.id = Uuid::V7().ToString();
-    auto r = co_await pool_->Execute(kInsert, p.id, p.sku, p.name, p.description, p.price_minor, p.currency, p.stock);
+    auto r = co_await pool_->Execute(kInsert, p.id, p.sku, p.name, p.description, p.price_minor,
+                                     p.currency, p.stock);
     co_return r.Affected() == 1 ? WriteOutcome::kDone : WriteOutcome::kSkuTaken;
 }
 
@@ -75,8 +83,8 @@ WHERE id = $1::uuid)";
 
 Task<ProductStore::WriteOutcome> ProductStore::Update(const Product& p) {
     try {
-        auto r = co_await pool_->Execute(kUpdate, p.id, p.sku, p.name, p.description, p.price_minor, p.currency,
-                                         p.stock);
+        auto r = co_await pool_->Execute(kUpdate, p.id, p.sku, p.name, p.description, p.price_minor,
+                                         p.currency, p.stock);
         co_return r.Affected() == 1 ? WriteOutcome::kDone : WriteOutcome::kNotFound;
     } catch (const pg::QueryError& e) {
         if (!e.IsUniqueViolation()) throw;

@@ -29,7 +29,8 @@ int ReadLimit(const RequestContext& req) {
     int limit = 0;
     auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
     if (ec != std::errc{} || ptr != text->data() + text->size() || limit < 1 || limit > kMaxLimit) {
-        throw HttpError(Status::bad_request, "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
+        throw HttpError(Status::bad_request,
+                        "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
     }
     return limit;
 }
@@ -37,15 +38,19 @@ int ReadLimit(const RequestContext& req) {
 Task<Response> List(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
     const auto query = req.Query("q").value_or("");
     if (query.size() > 200) throw HttpError(Status::bad_request, "q must be at most 200 bytes");
-    if (query.find('\0') != std::string::npos) throw HttpError(Status::bad_request, "q must not contain NUL");
+    if (query.find('\0') != std::string::npos)
+        throw HttpError(Status::bad_request, "q must not contain NUL");
     const auto cursor = req.Query("cursor").value_or("");
-    if (!cursor.empty() && !Uuid::Parse(cursor)) throw HttpError(Status::bad_request, "cursor is not valid");
+    if (!cursor.empty() && !Uuid::Parse(cursor))
+        throw HttpError(Status::bad_request, "cursor is not valid");
     auto page = co_await ctx->store->List(query, cursor, ReadLimit(req));
     boost::json::array items;
     for (const auto& p : page.items) items.push_back(ToJsonObject(p));
     boost::json::object body{{"items", std::move(items)}};
-    if (page.next_cursor) body["next_cursor"] = *page.next_cursor;
-    else body["next_cursor"] = nullptr;
+    if (page.next_cursor)
+        body["next_cursor"] = *page.next_cursor;
+    else
+        body["next_cursor"] = nullptr;
     co_return http::JsonText(Status::ok, http::ToJson(body));
 }
 
@@ -66,7 +71,8 @@ Task<Response> Get(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
 }
 
 void ThrowOnFailure(ProductStore::WriteOutcome outcome, const std::string& id) {
-    if (outcome == ProductStore::WriteOutcome::kNotFound) throw HttpError(Status::not_found, "no product with id " + id);
+    if (outcome == ProductStore::WriteOutcome::kNotFound)
+        throw HttpError(Status::not_found, "no product with id " + id);
     if (outcome == ProductStore::WriteOutcome::kSkuTaken) {
         throw HttpError(Status::conflict, "another product already has this sku");
     }
@@ -109,11 +115,13 @@ Task<Response> InternalMany(std::shared_ptr<CatalogContext> ctx, RequestContext&
         start = comma + 1;
     }
     if (ids.empty() || ids.size() > kMaxInternalIds) {
-        throw HttpError(Status::bad_request, "ids must list 1 to 100 product ids separated by commas");
+        throw HttpError(Status::bad_request,
+                        "ids must list 1 to 100 product ids separated by commas");
     }
     boost::json::array items;
     for (const auto& p : co_await ctx->store->GetMany(ids)) items.push_back(ToJsonObject(p));
-    co_return http::JsonText(Status::ok, http::ToJson(boost::json::object{{"items", std::move(items)}}));
+    co_return http::JsonText(Status::ok,
+                             http::ToJson(boost::json::object{{"items", std::move(items)}}));
 }
 
 http::Handler Bind(Task<Response> (*fn)(std::shared_ptr<CatalogContext>, RequestContext&),

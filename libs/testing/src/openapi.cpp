@@ -1,0 +1,31 @@
+#include <keel/testing/openapi.hpp>
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace keel::testing {
+
+std::set<std::pair<std::string, std::string>> OpenApiOperations(const std::string& file) {
+    static const std::set<std::string> kMethods = {"get", "put", "post", "delete", "patch", "head", "options"};
+    std::set<std::pair<std::string, std::string>> out;
+    const YAML::Node doc = YAML::LoadFile(file);
+    for (const auto& path : doc["paths"]) {
+        for (const auto& operation : path.second) {
+            auto method = operation.first.as<std::string>();
+            if (!kMethods.count(method)) continue;  // parameters, summary, ...
+            std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return std::toupper(c); });
+            out.emplace(method, path.first.as<std::string>());
+        }
+    }
+    return out;
+}
+
+std::set<std::pair<std::string, std::string>> RouterOperations(const http::Router& router) {
+    std::set<std::pair<std::string, std::string>> out;
+    for (const auto& route : router.Routes()) out.emplace(std::string(http::beast_http::to_string(route.method)), route.pattern);
+    return out;
+}
+
+}  // namespace keel::testing
