@@ -26,8 +26,7 @@ stop:
 	tools/stack/keel-stack down
 
 test: build format-check
-	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 900
-	/usr/bin/python3 tools/stack/tests/stack_test.py
+	cd $(BUILD) && ctest --output-on-failure --timeout 900
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-debug:
@@ -44,7 +43,7 @@ lint: configure
 	clang-tidy -p $(BUILD) $(filter %.cpp,$(FORMAT_FILES))
 
 bench: build
-	bench/run-foundation
+	bench/run-foundation --build $(BUILD)
 
 clean:
 	rm -rf build

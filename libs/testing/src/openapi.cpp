@@ -8,14 +8,16 @@
 namespace keel::testing {
 
 std::set<std::pair<std::string, std::string>> OpenApiOperations(const std::string& file) {
-    static const std::set<std::string> kMethods = {"get", "put", "post", "delete", "patch", "head", "options"};
+    static const std::set<std::string> kMethods = {"get",   "put",  "post",   "delete",
+                                                   "patch", "head", "options"};
     std::set<std::pair<std::string, std::string>> out;
     const YAML::Node doc = YAML::LoadFile(file);
     for (const auto& path : doc["paths"]) {
         for (const auto& operation : path.second) {
             auto method = operation.first.as<std::string>();
             if (!kMethods.count(method)) continue;  // parameters, summary, ...
-            std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return std::toupper(c); });
+            std::transform(method.begin(), method.end(), method.begin(),
+                           [](unsigned char c) { return std::toupper(c); });
             out.emplace(method, path.first.as<std::string>());
         }
     }
@@ -24,7 +26,8 @@ std::set<std::pair<std::string, std::string>> OpenApiOperations(const std::strin
 
 std::set<std::pair<std::string, std::string>> RouterOperations(const http::Router& router) {
     std::set<std::pair<std::string, std::string>> out;
-    for (const auto& route : router.Routes()) out.emplace(std::string(http::beast_http::to_string(route.method)), route.pattern);
+    for (const auto& route : router.Routes())
+        out.emplace(std::string(http::beast_http::to_string(route.method)), route.pattern);
     return out;
 }
 

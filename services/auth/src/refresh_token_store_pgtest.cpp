@@ -43,7 +43,8 @@ KEEL_CORO_TEST(RefreshTokens, RotateThenReuseRevokesTheFamily) {
     EXPECT_EQ((co_await store.Rotate("never-issued")).outcome, Outcome::kUnknown);
 
     // Only hashes are stored.
-    auto stored = co_await pool->Execute("SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", first);
+    auto stored =
+        co_await pool->Execute("SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", first);
     EXPECT_EQ(stored.Int(0, 0), 0);
 }
 

@@ -16,8 +16,8 @@ TEST(AuthRoutes, MatchOpenApi) {
 
 TEST(Email, NormalisesAndRejects) {
     EXPECT_EQ(NormalizeEmail("Ann.Lee@Example.COM"), "ann.lee@example.com");
-    for (const char* bad : {"", "a", "@x.io", "a@", "a@b", "a@@b.io", "a b@c.io", "a@.io", "a@io.", "'; DROP--@x.io\"",
-                            "x@y.io\n"}) {
+    for (const char* bad : {"", "a", "@x.io", "a@", "a@b", "a@@b.io", "a b@c.io", "a@.io", "a@io.",
+                            "'; DROP--@x.io\"", "x@y.io\n"}) {
         EXPECT_FALSE(NormalizeEmail(bad)) << bad;
     }
 }

@@ -168,7 +168,7 @@ def cmd_up(args):
     if not args.detach:
         sup = Supervisor(services, order, root, var_dir, base_env, echo=not args.quiet,
                          timeout=args.timeout, files=files)
-        return supervise(sup, once, var_dir, notify=None)
+        return supervise(sup, once, var_dir, notify=None, walkthrough=doc.get("x-walkthrough"))
     r, w = os.pipe()
     pid = os.fork()
     if pid:
@@ -208,12 +208,12 @@ def cmd_up(args):
     code = 1
     try:
         sup = Supervisor(services, order, root, var_dir, base_env, echo=True, timeout=args.timeout, files=files)
-        code = supervise(sup, once, var_dir, notify=w)
+        code = supervise(sup, once, var_dir, notify=w, walkthrough=doc.get("x-walkthrough"))
     finally:
         os._exit(code)
 
 
-def supervise(sup, once, var_dir, notify):
+def supervise(sup, once, var_dir, notify, walkthrough=None):
     def on_signal(signum, frame):
         sup.stop_event.set()
     signal.signal(signal.SIGINT, on_signal)
@@ -232,6 +232,8 @@ def supervise(sup, once, var_dir, notify):
         lines = ["keel-stack: everything is healthy"] + sup.urls()
         for k, v in once.items():
             lines.append(f"{k.lower().replace('_', ' ')}: {v}   (shown once; not stored)")
+        if walkthrough:
+            lines.append(walkthrough.rstrip())
             with open(os.path.join(var_dir, "markers", f"secret.{k}"), "w") as f:
                 f.write("generated\n")
         if notify is None:
