@@ -29,7 +29,7 @@ std::string EscapeLike(const std::string& text) {
 }
 
 const std::string kList = std::string("SELECT ") + kColumns + R"( FROM products
-WHERE ($1 = '' OR (name || ' ' || description) ILIKE '%' || $1 || '%')
+WHERE ($1 = '' OR name ILIKE '%' || $1 || '%' OR description ILIKE '%' || $1 || '%')
   AND ($2 = '' OR id > $2::uuid)
 ORDER BY id
 LIMIT $3)";

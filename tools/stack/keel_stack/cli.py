@@ -232,10 +232,10 @@ def supervise(sup, once, var_dir, notify, walkthrough=None):
         lines = ["keel-stack: everything is healthy"] + sup.urls()
         for k, v in once.items():
             lines.append(f"{k.lower().replace('_', ' ')}: {v}   (shown once; not stored)")
-        if walkthrough:
-            lines.append(walkthrough.rstrip())
             with open(os.path.join(var_dir, "markers", f"secret.{k}"), "w") as f:
                 f.write("generated\n")
+        if walkthrough:
+            lines.append(walkthrough.rstrip())
         if notify is None:
             with sup.out_lock:
                 print("\n".join(lines), flush=True)
