@@ -157,7 +157,7 @@ Task<std::unique_ptr<Client::Connection>> Client::Take() {
         }
     }
     // Connections are cheap for Redis: make one instead of waiting; Give() keeps at
-    // most max_connections idle.
+    // most max_idle idle.
     auto connection = std::make_unique<Connection>(executor_);
     try {
         co_await connection->Connect(options_);
@@ -171,7 +171,7 @@ Task<std::unique_ptr<Client::Connection>> Client::Take() {
 
 void Client::Give(std::unique_ptr<Connection> connection) {
     std::lock_guard lock(idle_->mutex);
-    if (idle_->connections.size() < options_.max_connections)
+    if (idle_->connections.size() < options_.max_idle)
         idle_->connections.push_back(std::move(connection));
 }
 

@@ -37,13 +37,16 @@ struct Reply {
 struct ClientOptions {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
-    std::size_t max_connections = 8;
+    /// Connections kept open between commands. Each concurrent command uses one, so
+    /// keep it at or above the expected concurrency: a command that finds none idle
+    /// opens a new one, and one opened per command is what makes Redis slow.
+    std::size_t max_idle = 256;
     std::chrono::milliseconds timeout{1000};  ///< connect, and each command
 };
 
 /// Asynchronous Redis client on the Asio loop: commands are framed and replies
-/// parsed by hiredis, I/O is Asio's. A small pool of connections serves concurrent
-/// coroutines; a connection that fails or times out is discarded and replaced on
+/// parsed by hiredis, I/O is Asio's. A pool of connections serves concurrent
+/// coroutines (it grows to the concurrency seen); a connection that fails or times out is discarded and replaced on
 /// the next command, so the client recovers by itself when Redis restarts.
 /// Thread-safe.
 class Client final : public std::enable_shared_from_this<Client> {
