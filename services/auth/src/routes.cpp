@@ -146,23 +146,18 @@ Task<Response> Jwks(std::shared_ptr<AuthContext> ctx, RequestContext&) {
     co_return r;
 }
 
-// Binds a handler to the shared context.
-http::Handler Bind(Task<Response> (*fn)(std::shared_ptr<AuthContext>, RequestContext&),
-                   std::shared_ptr<AuthContext> ctx) {
-    return [fn, ctx](RequestContext& req) { return fn(ctx, req); };
-}
-
 }  // namespace
 
 http::Router MakeRouter(std::shared_ptr<AuthContext> ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;
-    router.Add(Verb::post, "/api/auth/register", Access::kPublic, Bind(Register, ctx));
-    router.Add(Verb::post, "/api/auth/login", Access::kPublic, Bind(Login, ctx));
-    router.Add(Verb::post, "/api/auth/refresh", Access::kPublic, Bind(Refresh, ctx));
-    router.Add(Verb::post, "/api/auth/logout", Access::kPublic, Bind(Logout, ctx));
-    router.Add(Verb::get, "/api/auth/.well-known/jwks.json", Access::kPublic, Bind(Jwks, ctx));
+    router.Add(Verb::post, "/api/auth/register", Access::kPublic, http::Bind(Register, ctx));
+    router.Add(Verb::post, "/api/auth/login", Access::kPublic, http::Bind(Login, ctx));
+    router.Add(Verb::post, "/api/auth/refresh", Access::kPublic, http::Bind(Refresh, ctx));
+    router.Add(Verb::post, "/api/auth/logout", Access::kPublic, http::Bind(Logout, ctx));
+    router.Add(Verb::get, "/api/auth/.well-known/jwks.json", Access::kPublic,
+               http::Bind(Jwks, ctx));
     return router;
 }
 

@@ -124,23 +124,19 @@ Task<Response> InternalMany(std::shared_ptr<CatalogContext> ctx, RequestContext&
                              http::ToJson(boost::json::object{{"items", std::move(items)}}));
 }
 
-http::Handler Bind(Task<Response> (*fn)(std::shared_ptr<CatalogContext>, RequestContext&),
-                   std::shared_ptr<CatalogContext> ctx) {
-    return [fn, ctx](RequestContext& req) { return fn(ctx, req); };
-}
-
 }  // namespace
 
 http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;
-    router.Add(Verb::get, "/api/catalog/products", Access::kPublic, Bind(List, ctx));
-    router.Add(Verb::get, "/api/catalog/products/{id}", Access::kPublic, Bind(Get, ctx));
-    router.Add(Verb::post, "/api/catalog/products", Access::kAdmin, Bind(Create, ctx));
-    router.Add(Verb::put, "/api/catalog/products/{id}", Access::kAdmin, Bind(Update, ctx));
-    router.Add(Verb::delete_, "/api/catalog/products/{id}", Access::kAdmin, Bind(Delete, ctx));
-    router.Add(Verb::get, "/internal/products", Access::kService, Bind(InternalMany, ctx));
+    router.Add(Verb::get, "/api/catalog/products", Access::kPublic, http::Bind(List, ctx));
+    router.Add(Verb::get, "/api/catalog/products/{id}", Access::kPublic, http::Bind(Get, ctx));
+    router.Add(Verb::post, "/api/catalog/products", Access::kAdmin, http::Bind(Create, ctx));
+    router.Add(Verb::put, "/api/catalog/products/{id}", Access::kAdmin, http::Bind(Update, ctx));
+    router.Add(Verb::delete_, "/api/catalog/products/{id}", Access::kAdmin,
+               http::Bind(Delete, ctx));
+    router.Add(Verb::get, "/internal/products", Access::kService, http::Bind(InternalMany, ctx));
     return router;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,6 +66,14 @@ private:
 };
 
 using Handler = std::function<Task<Response>(RequestContext&)>;
+
+/// A handler that is a plain function of a service's shared state and the request:
+/// `router.Add(..., Bind(Register, ctx))`.
+template <typename State>
+Handler Bind(Task<Response> (*fn)(std::shared_ptr<State>, RequestContext&),
+             std::shared_ptr<State> state) {
+    return [fn, state = std::move(state)](RequestContext& req) { return fn(state, req); };
+}
 
 /// Maps method + path pattern (`/api/catalog/products/{id}`) to a handler.
 /// Build it before the server starts; lookups are then read-only and thread-safe.

@@ -46,8 +46,8 @@ struct ClientOptions {
 
 /// Asynchronous Redis client on the Asio loop: commands are framed and replies
 /// parsed by hiredis, I/O is Asio's. A pool of connections serves concurrent
-/// coroutines (it grows to the concurrency seen); a connection that fails or times out is discarded and replaced on
-/// the next command, so the client recovers by itself when Redis restarts.
+/// coroutines (it grows to the concurrency seen); a connection that fails or times out is discarded
+/// and replaced on the next command, so the client recovers by itself when Redis restarts.
 /// Thread-safe.
 class Client final : public std::enable_shared_from_this<Client> {
 public:
