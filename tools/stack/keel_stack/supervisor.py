@@ -176,6 +176,7 @@ class Replica:
                     rc = 127
                 uptime = time.time() - self.started_at
                 with self.lock:
+                    self.ever_healthy = getattr(self, "ever_healthy", False) or self.healthy.is_set()
                     self.healthy.clear()
                     self.exit_code = rc
                     self.state, self.health = "exited", "-"
@@ -187,6 +188,12 @@ class Replica:
                     backoff = BACKOFF_MIN
                     continue
                 policy = self.svc.restart
+                if rc == 2 and not self.ever_healthy:
+                    # keel services exit 2 on a bad configuration: restarting cannot help.
+                    self.sup.say(f"{self.label} exited with 2 (bad configuration, see {self.log_path}): "
+                                 "not restarting")
+                    self.sup.write_state()
+                    break
                 if policy == "no" or (policy == "on-failure" and rc == 0):
                     self.sup.say(f"{self.label} exited with {rc}; restart policy '{policy}': not restarting")
                     self.sup.write_state()
