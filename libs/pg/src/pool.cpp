@@ -61,6 +61,7 @@ void Pool::DropIdle() {
 Task<Pool::Lease> Pool::Acquire() {
     auto self = shared_from_this();
     const auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
+    const auto executor = co_await asio::this_coro::executor;
     for (;;) {
         std::shared_ptr<asio::steady_timer> timer;
         bool may_connect = false;
@@ -75,7 +76,7 @@ Task<Pool::Lease> Pool::Acquire() {
                 ++state_->total;
                 may_connect = true;
             } else {
-                timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+                timer = std::make_shared<asio::steady_timer>(executor);
                 timer->expires_at(deadline);
                 state_->waiters.push_back(timer);
             }
