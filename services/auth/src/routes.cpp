@@ -96,8 +96,12 @@ Task<Response> Login(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
         co_return r;
     }
     auto user = co_await ctx->users->FindByEmail(email);
-    const std::string hash = user ? user->password_hash : DummyHash();
-    auto verify = [hash, password] { return auth::VerifyPassword(hash, password); };
+    // DummyHash() is made on first use: on the hashing pool too, never on an io thread.
+    std::optional<std::string> stored;
+    if (user) stored = user->password_hash;
+    auto verify = [stored, password] {
+        return auth::VerifyPassword(stored ? *stored : DummyHash(), password);
+    };
     const bool ok = co_await Offload(ctx->hashing->get_executor(), std::move(verify));
     if (!user || !ok) throw http::HttpError(Status::unauthorized, "wrong email or password");
     auto refresh = co_await ctx->refresh_tokens->Issue(user->id);
