@@ -51,6 +51,27 @@ private:
     pid_t pid_ = -1;
 };
 
+/// A real nats-server with JetStream (file store in a temporary directory) on a free
+/// port, stopped at process exit.
+class NatsServer final {
+public:
+    static NatsServer& Shared();
+    ~NatsServer();
+    std::uint16_t Port() const { return port_; }
+    std::string Url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+    /// Stops (SIGTERM, or SIGKILL when `kill`) and starts again on the same port and store.
+    void Restart(bool kill = false);
+
+private:
+    NatsServer();
+    void Start();
+    void Stop(int signal);
+
+    std::string dir_;
+    std::uint16_t port_ = 0;
+    pid_t pid_ = -1;
+};
+
 /// Runs a shell command; throws std::runtime_error with its output on failure.
 std::string Shell(const std::string& command);
 

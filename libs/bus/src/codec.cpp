@@ -1,0 +1,385 @@
+#include <keel/bus/codec.hpp>
+
+#include <avro.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <mutex>
+#include <unordered_map>
+
+namespace keel::bus {
+namespace json = boost::json;
+
+namespace {
+
+std::string AvroError(std::string_view what) {
+    return std::string(what) + ": " + avro_strerror();
+}
+
+// --- JSON -> Avro value --------------------------------------------------------------
+
+const char* KindName(const json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null: return "null";
+        case json::kind::bool_: return "boolean";
+        case json::kind::int64:
+        case json::kind::uint64: return "integer";
+        case json::kind::double_: return "number";
+        case json::kind::string: return "string";
+        case json::kind::array: return "array";
+        case json::kind::object: return "object";
+    }
+    return "value";
+}
+
+[[noreturn]] void Mismatch(const std::string& path, const char* expected, const json::value& got) {
+    throw SchemaError(path + ": expected " + expected + ", got " + KindName(got));
+}
+
+// Whether `v` could be written as the schema type `t` (used to pick a union branch).
+bool Fits(avro_type_t t, const json::value& v) {
+    switch (t) {
+        case AVRO_NULL: return v.is_null();
+        case AVRO_BOOLEAN: return v.is_bool();
+        case AVRO_INT32:
+        case AVRO_INT64: return v.is_int64() || v.is_uint64();
+        case AVRO_FLOAT:
+        case AVRO_DOUBLE: return v.is_number();
+        case AVRO_STRING:
+        case AVRO_BYTES:
+        case AVRO_ENUM:
+        case AVRO_FIXED: return v.is_string();
+        case AVRO_ARRAY: return v.is_array();
+        case AVRO_MAP:
+        case AVRO_RECORD: return v.is_object();
+        default: return false;
+    }
+}
+
+std::int64_t Integer(const std::string& path, const json::value& v, std::int64_t lo,
+                     std::int64_t hi) {
+    if (v.is_int64()) {
+        const auto n = v.get_int64();
+        if (n >= lo && n <= hi) return n;
+    } else if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(hi)) {
+        return static_cast<std::int64_t>(v.get_uint64());
+    } else {
+        Mismatch(path, "an integer", v);
+    }
+    throw SchemaError(path + ": integer out of range");
+}
+
+void Set(avro_value_t* out, const json::value& v, const std::string& path) {
+    avro_schema_t schema = avro_value_get_schema(out);
+    switch (avro_value_get_type(out)) {
+        case AVRO_NULL:
+            if (!v.is_null()) Mismatch(path, "null", v);
+            avro_value_set_null(out);
+            return;
+        case AVRO_BOOLEAN:
+            if (!v.is_bool()) Mismatch(path, "a boolean", v);
+            avro_value_set_boolean(out, v.get_bool() ? 1 : 0);
+            return;
+        case AVRO_INT32:
+            avro_value_set_int(out, static_cast<std::int32_t>(Integer(path, v, INT32_MIN, INT32_MAX)));
+            return;
+        case AVRO_INT64:
+            avro_value_set_long(out, Integer(path, v, INT64_MIN, INT64_MAX));
+            return;
+        case AVRO_FLOAT:
+            if (!v.is_number()) Mismatch(path, "a number", v);
+            avro_value_set_float(out, static_cast<float>(v.to_number<double>()));
+            return;
+        case AVRO_DOUBLE:
+            if (!v.is_number()) Mismatch(path, "a number", v);
+            avro_value_set_double(out, v.to_number<double>());
+            return;
+        case AVRO_STRING: {
+            if (!v.is_string()) Mismatch(path, "a string", v);
+            const auto& s = v.get_string();
+            if (s.find('\0') != json::string::npos) throw SchemaError(path + ": NUL in string");
+            avro_value_set_string_len(out, s.c_str(), s.size() + 1);
+            return;
+        }
+        case AVRO_BYTES: {
+            if (!v.is_string()) Mismatch(path, "a string", v);
+            const auto& s = v.get_string();
+            avro_value_set_bytes(out, const_cast<char*>(s.data()), s.size());
+            return;
+        }
+        case AVRO_ENUM: {
+            if (!v.is_string()) Mismatch(path, "a string", v);
+            const int index = avro_schema_enum_get_by_name(schema, v.get_string().c_str());
+            if (index < 0) throw SchemaError(path + ": \"" + std::string(v.get_string()) + "\" is not a symbol of " + avro_schema_name(schema));
+            avro_value_set_enum(out, index);
+            return;
+        }
+        case AVRO_ARRAY: {
+            if (!v.is_array()) Mismatch(path, "an array", v);
+            std::size_t i = 0;
+            for (const auto& item : v.get_array()) {
+                avro_value_t element;
+                avro_value_append(out, &element, nullptr);
+                Set(&element, item, path + "[" + std::to_string(i++) + "]");
+            }
+            return;
+        }
+        case AVRO_MAP: {
+            if (!v.is_object()) Mismatch(path, "an object", v);
+            for (const auto& kv : v.get_object()) {
+                avro_value_t element;
+                const std::string key(kv.key());
+                avro_value_add(out, key.c_str(), &element, nullptr, nullptr);
+                Set(&element, kv.value(), path + "." + key);
+            }
+            return;
+        }
+        case AVRO_RECORD: {
+            if (!v.is_object()) Mismatch(path, "an object", v);
+            const auto& object = v.get_object();
+            const std::size_t fields = avro_schema_record_size(schema);
+            std::size_t seen = 0;
+            for (std::size_t i = 0; i < fields; ++i) {
+                const char* name = avro_schema_record_field_name(schema, static_cast<int>(i));
+                avro_value_t field;
+                avro_value_get_by_index(out, i, &field, nullptr);
+                const std::string field_path = path.empty() ? name : path + "." + name;
+                if (const auto* item = object.if_contains(name)) {
+                    ++seen;
+                    Set(&field, *item, field_path);
+                } else {
+                    Set(&field, json::value(nullptr), field_path);  // only a nullable field takes it
+                }
+            }
+            if (seen != object.size()) {
+                for (const auto& kv : object) {
+                    avro_value_t unused;
+                    const std::string key(kv.key());
+                    if (avro_value_get_by_name(out, key.c_str(), &unused, nullptr) != 0)
+                        throw SchemaError((path.empty() ? key : path + "." + key) + ": not in the schema");
+                }
+            }
+            return;
+        }
+        case AVRO_UNION: {
+            const std::size_t branches = avro_schema_union_size(schema);
+            for (std::size_t i = 0; i < branches; ++i) {
+                if (!Fits(avro_typeof(avro_schema_union_branch(schema, static_cast<int>(i))), v)) continue;
+                avro_value_t branch;
+                avro_value_set_branch(out, static_cast<int>(i), &branch);
+                Set(&branch, v, path);
+                return;
+            }
+            Mismatch(path, "a value of one of the union's types", v);
+        }
+        default:
+            throw SchemaError(path + ": unsupported Avro type " + avro_schema_type_name(schema));
+    }
+}
+
+// --- Avro value -> JSON --------------------------------------------------------------
+
+json::value Get(const avro_value_t* in) {
+    avro_value_t* v = const_cast<avro_value_t*>(in);
+    switch (avro_value_get_type(v)) {
+        case AVRO_NULL: return nullptr;
+        case AVRO_BOOLEAN: {
+            int b = 0;
+            avro_value_get_boolean(v, &b);
+            return b != 0;
+        }
+        case AVRO_INT32: {
+            std::int32_t n = 0;
+            avro_value_get_int(v, &n);
+            return n;
+        }
+        case AVRO_INT64: {
+            std::int64_t n = 0;
+            avro_value_get_long(v, &n);
+            return n;
+        }
+        case AVRO_FLOAT: {
+            float f = 0;
+            avro_value_get_float(v, &f);
+            return static_cast<double>(f);
+        }
+        case AVRO_DOUBLE: {
+            double d = 0;
+            avro_value_get_double(v, &d);
+            return d;
+        }
+        case AVRO_STRING: {
+            const char* s = nullptr;
+            std::size_t size = 0;
+            avro_value_get_string(v, &s, &size);
+            return json::string(s, size > 0 ? size - 1 : 0);
+        }
+        case AVRO_BYTES: {
+            const void* p = nullptr;
+            std::size_t size = 0;
+            avro_value_get_bytes(v, &p, &size);
+            return json::string(static_cast<const char*>(p), size);
+        }
+        case AVRO_ENUM: {
+            int index = 0;
+            avro_value_get_enum(v, &index);
+            return avro_schema_enum_get(avro_value_get_schema(v), index);
+        }
+        case AVRO_ARRAY: {
+            std::size_t size = 0;
+            avro_value_get_size(v, &size);
+            json::array out;
+            out.reserve(size);
+            for (std::size_t i = 0; i < size; ++i) {
+                avro_value_t element;
+                avro_value_get_by_index(v, i, &element, nullptr);
+                out.push_back(Get(&element));
+            }
+            return out;
+        }
+        case AVRO_MAP:
+        case AVRO_RECORD: {
+            std::size_t size = 0;
+            avro_value_get_size(v, &size);
+            json::object out;
+            out.reserve(size);
+            for (std::size_t i = 0; i < size; ++i) {
+                avro_value_t element;
+                const char* name = nullptr;
+                avro_value_get_by_index(v, i, &element, &name);
+                out.emplace(name, Get(&element));
+            }
+            return out;
+        }
+        case AVRO_UNION: {
+            avro_value_t branch;
+            avro_value_get_current_branch(v, &branch);
+            return Get(&branch);
+        }
+        default:
+            throw DecodeError("unsupported Avro type");
+    }
+}
+
+// A generic value of one schema, reused by one thread (libavro values are not shared).
+struct Scratch {
+    avro_value_iface_t* iface = nullptr;
+    avro_value_t value{};
+    ~Scratch() {
+        if (iface != nullptr) {
+            avro_value_decref(&value);
+            avro_value_iface_decref(iface);
+        }
+    }
+};
+
+}  // namespace
+
+struct Codec::Entry {
+    std::string topic;
+    std::string json;
+    std::string fingerprint;
+    avro_schema_t schema = nullptr;
+    ~Entry() {
+        if (schema != nullptr) avro_schema_decref(schema);
+    }
+
+    // The calling thread's reusable value for this schema, reset.
+    avro_value_t* Value() const {
+        thread_local std::unordered_map<const Entry*, std::unique_ptr<Scratch>> scratch;
+        auto& slot = scratch[this];
+        if (!slot) {
+            auto fresh = std::make_unique<Scratch>();
+            fresh->iface = avro_generic_class_from_schema(schema);
+            if (fresh->iface == nullptr || avro_generic_value_new(fresh->iface, &fresh->value) != 0)
+                throw SchemaError(AvroError("cannot instantiate schema " + topic));
+            slot = std::move(fresh);
+        }
+        avro_value_reset(&slot->value);
+        return &slot->value;
+    }
+};
+
+Codec::Codec(std::span<const SchemaSource> sources) {
+    for (const auto& source : sources) {
+        auto entry = std::make_unique<Entry>();
+        entry->topic = std::string(source.topic);
+        entry->json = std::string(source.json);
+        if (avro_schema_from_json_length(entry->json.data(), entry->json.size(), &entry->schema) != 0)
+            throw SchemaError(AvroError("schema " + entry->topic + " does not parse"));
+        const char* name = avro_schema_name(entry->schema);
+        const char* ns = avro_schema_namespace(entry->schema);
+        const std::string full = (ns && *ns ? std::string(ns) + "." : "") + (name ? name : "");
+        if (entry->topic != full)
+            throw SchemaError("schema " + entry->topic + ": its name must be the topic, is " + full);
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx",
+                      static_cast<unsigned long long>(Rabin64(CanonicalForm(entry->json))));
+        entry->fingerprint = hex;
+        entries_.emplace(entry->topic, std::move(entry));
+    }
+}
+
+Codec::~Codec() = default;
+
+const Codec& Codec::Embedded() {
+    static const Codec codec(EmbeddedSchemas());
+    return codec;
+}
+
+bool Codec::Has(std::string_view topic) const { return entries_.find(topic) != entries_.end(); }
+
+std::vector<std::string> Codec::Topics() const {
+    std::vector<std::string> out;
+    for (const auto& kv : entries_) out.push_back(kv.first);
+    return out;
+}
+
+const Codec::Entry& Codec::Find(std::string_view topic) const {
+    const auto it = entries_.find(topic);
+    if (it == entries_.end()) throw SchemaError("no schema for topic " + std::string(topic));
+    return *it->second;
+}
+
+const std::string& Codec::Fingerprint(std::string_view topic) const { return Find(topic).fingerprint; }
+const std::string& Codec::SchemaJson(std::string_view topic) const { return Find(topic).json; }
+
+std::string Codec::Encode(std::string_view topic, const json::value& payload) const {
+    const Entry& entry = Find(topic);
+    avro_value_t* value = entry.Value();
+    try {
+        Set(value, payload, "");
+    } catch (const SchemaError& e) {
+        throw SchemaError(entry.topic + ": " + e.what());
+    }
+    std::size_t size = 0;
+    if (avro_value_sizeof(value, &size) != 0) throw SchemaError(AvroError(entry.topic));
+    std::string out(size, '\0');
+    avro_writer_t writer = avro_writer_memory(out.data(), static_cast<std::int64_t>(out.size()));
+    const int rc = avro_value_write(writer, value);
+    avro_writer_free(writer);
+    if (rc != 0) throw SchemaError(AvroError(entry.topic));
+    return out;
+}
+
+json::value Codec::Decode(std::string_view topic, std::string_view bytes) const {
+    const Entry* entry = nullptr;
+    try {
+        entry = &Find(topic);
+    } catch (const SchemaError& e) {
+        throw DecodeError(e.what());
+    }
+    avro_value_t* value = entry->Value();
+    avro_reader_t reader = avro_reader_memory(bytes.data(), static_cast<std::int64_t>(bytes.size()));
+    const int rc = avro_value_read(reader, value);
+    avro_reader_free(reader);
+    if (rc != 0) throw DecodeError(AvroError("payload does not decode as " + entry->topic));
+    // Trailing bytes mean the writer used another schema: refuse rather than guess.
+    std::size_t size = 0;
+    if (avro_value_sizeof(value, &size) != 0 || size != bytes.size())
+        throw DecodeError("payload is not exactly one " + entry->topic + " record");
+    return Get(value);
+}
+
+}  // namespace keel::bus
