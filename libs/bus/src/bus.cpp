@@ -74,7 +74,7 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
     s.urls = SplitUrls(config.String("NATS_URL", "nats://127.0.0.1:4222"));
     s.replicas = static_cast<int>(config.Int("BUS_REPLICAS", 1, 1, 5));
     s.retention = std::chrono::seconds(config.Int("BUS_RETENTION_S", 7 * 24 * 3600, 60, 365LL * 24 * 3600));
-    s.stream_max_bytes = config.Int("BUS_STREAM_MAX_BYTES", 1LL << 30, 1 << 20, 1LL << 40);
+    s.stream_max_bytes = config.Int("BUS_STREAM_MAX_BYTES", 256LL << 20, 1 << 20, 1LL << 40);
     s.duplicate_window = std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15 * 60, 1, 24 * 3600));
     s.relay_poll = std::chrono::milliseconds(config.Int("BUS_RELAY_POLL_MS", 200, 5, 60'000));
     s.record_trail = config.Bool("BUS_TRAIL", true);
@@ -196,7 +196,10 @@ Task<void> Bus::Start() {
             StreamSpec s = spec;
             s.name = name;
             s.subjects = {subject};
-            if (name == kRegistryStream) s.max_msgs_per_subject = 1;
+            if (name == kRegistryStream) {
+                s.max_msgs_per_subject = 1;
+                s.max_bytes = 1 << 20;
+            }
             state_->nats->EnsureStream(s);
         };
         for (const auto& topic : state_->publishes) ensure(StreamOf(topic), topic.substr(0, topic.find('.')) + ".>");

@@ -226,8 +226,12 @@ Task<void> HandleBatch(std::shared_ptr<Batch> batch) {
     }
     // One event per transaction, so that only the failing one is redelivered.
     for (std::size_t i = 0; i < events.size(); ++i) {
-        const std::string one_error =
-            events.size() == 1 ? error : co_await RunInTransaction(*batch, std::span<const Event>(&events[i], 1), &duplicates);
+        // (No co_await inside ?: here: GCC 12 miscompiles it.)
+        std::string one_error = error;
+        if (events.size() > 1) {
+            const std::span<const Event> one(&events[i], 1);
+            one_error = co_await RunInTransaction(*batch, one, &duplicates);
+        }
         if (one_error.empty()) {
             settle_ok(i, duplicates > 0 ? "duplicate" : "processed");
             (duplicates > 0 ? sub.duplicates : sub.processed)->Inc();

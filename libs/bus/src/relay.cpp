@@ -68,7 +68,8 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
     for (const auto& row : rows) {
         auto msg = NewMsg(row.topic, row.payload);
         std::string trail_record;
-        for (const auto& kv : json::parse(row.headers).as_object()) {
+        const auto headers = json::parse(row.headers);
+        for (const auto& kv : headers.as_object()) {
             if (kv.key() == "_trail_record") {
                 trail_record = std::string(kv.value().as_string());
                 continue;

@@ -45,7 +45,7 @@ struct BusSettings {
     std::string instance_id;
     int replicas = 1;                                       // BUS_REPLICAS: 1 or 3
     std::chrono::seconds retention{7 * 24 * 3600};          // BUS_RETENTION_S
-    std::int64_t stream_max_bytes = 1LL << 30;              // BUS_STREAM_MAX_BYTES
+    std::int64_t stream_max_bytes = 256LL << 20;            // BUS_STREAM_MAX_BYTES
     std::chrono::seconds duplicate_window{15 * 60};         // BUS_DUPLICATE_WINDOW_S
     std::chrono::milliseconds relay_poll{200};              // BUS_RELAY_POLL_MS
     bool record_trail = true;                               // BUS_TRAIL
