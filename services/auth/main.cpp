@@ -18,12 +18,15 @@ static int Run(keel::core::EnvConfig& config) {
     auto ctx = std::make_shared<svc::AuthContext>();
     ctx->settings = settings;
     ctx->keys = std::make_shared<svc::KeyRing>(app.Pg(), settings.key_rotation);
-    ctx->users = std::make_shared<svc::UserStore>(app.Pg());
+    ctx->bus = app.Bus();
+    ctx->bus->Publishes("auth.user_registered.v1");
+    ctx->users = std::make_shared<svc::UserStore>(app.Pg(), app.Bus());
     ctx->refresh_tokens = std::make_shared<svc::RefreshTokenStore>(app.Pg(), settings.refresh_ttl);
     ctx->limiter = std::make_shared<svc::LoginLimiter>(app.Redis(), settings.login_limit_per_ip,
                                                        settings.login_limit_per_account,
                                                        settings.login_window);
     ctx->hashing = std::make_shared<asio::thread_pool>(2);
+    app.StartBus();
     app.RunBeforeServing(ctx->keys->Load());
     app.RunBeforeServing(svc::EnsureAdmin(*ctx));
     app.Every(std::chrono::seconds(60), [ctx]() { return ctx->keys->Load(); });

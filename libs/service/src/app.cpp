@@ -29,6 +29,7 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
         static_cast<std::size_t>(config.Int("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 << 20));
     s.max_connections =
         static_cast<std::size_t>(config.Int("MAX_CONNECTIONS", 10'000, 1, 1'000'000));
+    s.bus = bus::ReadBusSettings(config, service, s.instance_id);
     log::Level level = log::Level::kInfo;
     log::ParseLevel(config.OneOf("LOG_LEVEL", {"debug", "info", "warn", "error"}, "info"), level);
     log::Configure(service, s.instance_id, level);
@@ -45,6 +46,7 @@ App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(set
     redis_options.port = settings_.redis_port;
     redis_ = redis::Client::Create(runtime_.Executor(), redis_options);
     http_client_ = std::make_shared<http::Client>(runtime_.Executor());
+    bus_ = bus::Bus::Create(runtime_.Executor(), pg_, settings_.bus);
     telemetry::RegisterProcessMetrics(telemetry::DefaultRegistry(), settings_.service, "0.1.0");
 }
 
@@ -74,6 +76,11 @@ void App::Every(std::chrono::milliseconds period, std::function<Task<void>()> ta
     Spawn(runtime_.Executor(), loop(period, std::move(task)), "periodic task");
 }
 
+void App::StartBus() {
+    RunBeforeServing(bus_->Start());
+    bus_started_ = true;
+}
+
 void App::Migrate(std::span<const pg::Migration> migrations) {
     RunBeforeServing([](std::shared_ptr<pg::Pool> pool, std::span<const pg::Migration> list,
                         std::string service) -> Task<void> {
@@ -92,17 +99,31 @@ int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authent
     options.max_body_bytes = settings_.max_body_bytes;
     options.max_connections = settings_.max_connections;
     http::Server server(runtime_.Context(), std::move(router), options, std::move(authenticator));
-    server.SetReadinessCheck([pg = pg_, redis = redis_]() -> Task<bool> {
+    std::shared_ptr<bus::Bus> bus = bus_started_ ? bus_ : nullptr;
+    server.SetReadinessCheck([pg = pg_, redis = redis_, bus]() -> Task<bool> {
+        if (bus && !bus->Healthy()) co_return false;
         const bool db = co_await pg->Ping();
         co_return db&& co_await redis->Ping();
     });
     server.Start();
     runtime_.OnShutdown([&server]() -> Task<void> { co_await server.Drain(); });
+    // After the drain: requests in flight may still commit events for the relay.
+    if (bus) runtime_.OnShutdown([bus]() -> Task<void> { co_await bus->Stop(); });
     log::Info("listening", {{"port", static_cast<std::int64_t>(server.Port())},
                             {"io_threads", static_cast<std::int64_t>(runtime_.Threads())}});
     const int code = runtime_.Run();
     log::Info("stopped");
     return code;
+}
+
+bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req) {
+    const auto& r = req.Req();
+    const auto traceparent = r.find("traceparent");
+    std::string what(r.method_string());
+    what += " ";
+    what += std::string_view(r.target()).substr(0, std::string_view(r.target()).find('?'));
+    return bus.FromRequest(req.RequestId(),
+                           traceparent == r.end() ? std::string() : std::string(traceparent->value()), what);
 }
 
 int RunMain(const std::string& service, int (*run)(core::EnvConfig&)) {

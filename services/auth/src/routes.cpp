@@ -1,5 +1,7 @@
 #include "routes.hpp"
 
+#include <keel/service/app.hpp>
+
 #include <boost/json/object.hpp>
 
 #include <keel/auth/crypto.hpp>
@@ -71,7 +73,8 @@ Task<Response> Register(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
     // Named lambdas: GCC 12 frees a capturing lambda temporary inside co_await twice.
     auto hash_password = [password = credentials.password] { return auth::HashPassword(password); };
     auto hash = co_await Offload(ctx->hashing->get_executor(), std::move(hash_password));
-    auto id = co_await ctx->users->Create(credentials.email, hash, "user");
+    const auto origin = service::RequestOrigin(*ctx->bus, req);
+    auto id = co_await ctx->users->Create(credentials.email, hash, "user", origin);
     if (!id) throw http::HttpError(Status::conflict, "an account with this email already exists");
     log::Info("user registered", {{"user_id", *id}, {"request_id", req.RequestId()}});
     co_return http::JsonText(Status::created, http::ToJson(boost::json::object{{"user_id", *id}}));
@@ -174,8 +177,9 @@ Task<void> EnsureAdmin(AuthContext& ctx) {
     }
     auto email = NormalizeEmail(ctx.settings.admin_email);
     if (!email) throw std::runtime_error("AUTH_ADMIN_EMAIL is not an email address");
+    const auto origin = ctx.bus->FromRequest("", "", "admin account at first start");
     auto id = co_await ctx.users->Create(*email, auth::HashPassword(ctx.settings.admin_password),
-                                         "admin");
+                                         "admin", origin);
     log::Info("admin account created", {{"email", *email}, {"created", id.has_value()}});
 }
 

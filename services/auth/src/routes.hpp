@@ -22,6 +22,7 @@ struct AuthContext {
     std::shared_ptr<LoginLimiter> limiter;
     /// argon2id runs here, off the io threads.
     std::shared_ptr<asio::thread_pool> hashing;
+    std::shared_ptr<bus::Bus> bus;
 };
 
 /// register, login, refresh, logout, JWKS.

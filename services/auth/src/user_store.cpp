@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/json/object.hpp>
+
 #include <keel/core/uuid.hpp>
 
 namespace keel::auth_service {
@@ -30,10 +32,20 @@ ON CONFLICT (email) DO NOTHING)";
 
 Task<std::optional<std::string>> UserStore::Create(const std::string& email,
                                                    const std::string& password_hash,
-                                                   const std::string& role) {
+                                                   const std::string& role,
+                                                   const bus::Origin& origin) {
     std::string id = Uuid::V7().ToString();
-    auto result = co_await pool_->Execute(kInsertUser, id, email, password_hash, role);
-    if (result.Affected() == 0) co_return std::nullopt;
+    bool created = false;
+    auto write = [&](pg::Connection& c) -> Task<void> {
+        auto result = co_await c.Execute(kInsertUser, id, email, password_hash, role);
+        created = result.Affected() > 0;
+        if (!created) co_return;
+        const boost::json::value event = boost::json::object{
+            {"user_id", id}, {"email", email}, {"registered_at", bus::NowMicros() / 1000}};
+        co_await bus_->Emit(c, "auth.user_registered.v1", event, origin);
+    };
+    co_await bus_->Transaction(write);
+    if (!created) co_return std::nullopt;
     co_return id;
 }
 

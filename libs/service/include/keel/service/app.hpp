@@ -6,9 +6,11 @@
 #include <span>
 #include <string>
 
+#include <keel/bus/bus.hpp>
 #include <keel/core/config.hpp>
 #include <keel/core/runtime.hpp>
 #include <keel/http/client.hpp>
+#include <keel/http/router.hpp>
 #include <keel/http/server.hpp>
 #include <keel/pg/migrations.hpp>
 #include <keel/pg/pool.hpp>
@@ -21,7 +23,9 @@ namespace keel::service {
 /// LOG_LEVEL [info], ACCESS_LOG [true], DRAIN_TIMEOUT_MS [10000], PG_DSN (required),
 /// PG_POOL_SIZE [16], REDIS_HOST [127.0.0.1], REDIS_PORT [6379],
 /// KEEL_SERVICE_TOKEN (required: guards /internal routes), MAX_BODY_BYTES [1048576],
-/// MAX_CONNECTIONS [10000].
+/// MAX_CONNECTIONS [10000]; and the event bus's (see keel::bus::ReadBusSettings):
+/// NATS_URL, BUS_REPLICAS, BUS_RETENTION_S, BUS_STREAM_MAX_BYTES, BUS_DUPLICATE_WINDOW_S,
+/// BUS_RELAY_POLL_MS, BUS_TRAIL.
 struct CommonSettings {
     std::string service;
     std::string instance_id;
@@ -37,6 +41,7 @@ struct CommonSettings {
     std::string service_token;
     std::size_t max_body_bytes = 1024 * 1024;
     std::size_t max_connections = 10'000;
+    bus::BusSettings bus;
 };
 
 /// Reads CommonSettings; problems are recorded in `config` (see EnvConfig::Finish).
@@ -56,6 +61,12 @@ public:
     std::shared_ptr<pg::Pool> Pg() { return pg_; }
     std::shared_ptr<redis::Client> Redis() { return redis_; }
     std::shared_ptr<http::Client> HttpClient() { return http_client_; }
+    /// The service's event bus: declare Publishes/Subscribe, then StartBus().
+    std::shared_ptr<bus::Bus> Bus() { return bus_; }
+    /// Connects to NATS, declares streams and consumers, starts relay and consumers.
+    /// Serve() then reports not ready while NATS is unreachable and stops the bus
+    /// after the HTTP drain.
+    void StartBus();
 
     /// Runs `task` to completion on the io_context before serving starts (migrations,
     /// key loading, first JWKS fetch). Exceptions propagate.
@@ -73,7 +84,13 @@ private:
     std::shared_ptr<pg::Pool> pg_;
     std::shared_ptr<redis::Client> redis_;
     std::shared_ptr<http::Client> http_client_;
+    std::shared_ptr<bus::Bus> bus_;
+    bool bus_started_ = false;
 };
+
+/// The origin of events written while handling `req`: its request id as correlation
+/// id, its traceparent continued, and a hop named after the route.
+bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req);
 
 /// main() body shared by services: builds the service, reports a bad configuration
 /// as one clear message and exit code 2, logs fatal start-up errors with exit 1.
