@@ -81,11 +81,14 @@ class Response:
 
 
 class Stack:
-    """One keel stack (postgres, redis, 2x auth, 2x catalog, nginx) under a temporary var dir."""
+    """One keel stack (postgres, redis, nats, 2 instances of every service, nginx, the fake
+    Telegram server) under a temporary var dir, on free ports."""
 
     def __init__(self, extra_env=None, var_dir=None, admin_password_via_env=False):
         self.var_dir = var_dir or tempfile.mkdtemp(prefix="keel-e2e-")
         self.gateway_port, self.pg_port, self.redis_port = free_port(), free_port(), free_port()
+        self.internal_port, self.nats_port, self.nats_monitor_port = free_port(), free_port(), free_port()
+        self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
         self.admin_email = "admin@keel.local"
         # AUTH_ADMIN_PASSWORD: by default keel-stack generates it on the first start and prints it
         # once ("auth admin password: ..."); we read it from that output. Passing it through the
@@ -94,13 +97,17 @@ class Stack:
         self.admin_password_via_env = admin_password_via_env
         self.admin_password = "adm-" + secrets.token_urlsafe(12) if admin_password_via_env else None
         self.env = dict(os.environ)
-        for k in ("KEEL_SERVICE_TOKEN", "GATEWAY_ACCESS_LOG", "AUTH_ADMIN_EMAIL", "AUTH_ADMIN_PASSWORD"):
+        for k in ("KEEL_SERVICE_TOKEN", "GATEWAY_ACCESS_LOG", "AUTH_ADMIN_EMAIL", "AUTH_ADMIN_PASSWORD",
+                  "COMPOSE_PROFILES", "NATS_URL", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "BUS_REPLICAS"):
             self.env.pop(k, None)
         self.env.update({
             "KEEL_VAR_DIR": self.var_dir,
             "GATEWAY_PORT": str(self.gateway_port),
             "PG_PORT": str(self.pg_port),
             "REDIS_PORT": str(self.redis_port),
+            "INTERNAL_GATEWAY_PORT": str(self.internal_port),
+            "NATS_PORT": str(self.nats_port),
+            "NATS_MONITOR_PORT": str(self.nats_monitor_port),
             "KEEL_BUILD_DIR": os.environ.get("KEEL_BUILD_DIR") or os.path.join(REPO, "build", "release"),
         })
         if admin_password_via_env:

@@ -12,7 +12,7 @@ import time
 import yaml
 
 from . import model
-from .interp import InterpolationError, parse_env_file
+from .interp import InterpolationError, interpolate, parse_env_file
 from .supervisor import Supervisor, killpg, pid_alive
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
@@ -31,9 +31,13 @@ def parse_args(argv):
                    help="compose file (repeatable; default: deploy/compose/db.yaml and app.yaml)")
     p.add_argument("--var-dir", help="state directory (default $KEEL_VAR_DIR or <repo>/var)")
     p.add_argument("--env-file", action="append", default=[], help="KEY=VALUE file for interpolation")
+    p.add_argument("--profile", action="append", default=[], dest="profiles", metavar="NAME",
+                   help="activate a compose profile (repeatable; default: $COMPOSE_PROFILES)")
     p.add_argument("--root", default=ROOT, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start everything (foreground unless -d)")
+    up.add_argument("--profile", action="append", default=[], dest="sub_profiles", metavar="NAME",
+                    help="activate a compose profile (repeatable; default: $COMPOSE_PROFILES)")
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health (default 120)")
     up.add_argument("--quiet", action="store_true", help="do not echo service output to the terminal")
@@ -46,10 +50,16 @@ def parse_args(argv):
     lg.add_argument("-n", "--lines", type=int, default=100)
     rs = sub.add_parser("restart", help="restart a service's replicas one at a time")
     rs.add_argument("service")
+    sp = sub.add_parser("stop", help="stop a service's replicas and keep them stopped (until start)")
+    sp.add_argument("service")
+    sa = sub.add_parser("start", help="start a service stopped with stop, wait until healthy")
+    sa.add_argument("service")
     k = sub.add_parser("kill", help="send a signal (default SIGKILL) to SVC or one replica SVC#N")
     k.add_argument("target")
     k.add_argument("-s", "--signal", default="SIGKILL")
-    sub.add_parser("config", help="print the interpolated, merged compose model")
+    cf = sub.add_parser("config", help="print the interpolated, merged compose model")
+    cf.add_argument("--profile", action="append", default=[], dest="sub_profiles", metavar="NAME",
+                    help="activate a compose profile (repeatable; default: $COMPOSE_PROFILES)")
     return p.parse_args(argv)
 
 
@@ -66,20 +76,38 @@ def read_secrets(path):
     return parse_env_file(path) if os.path.exists(path) else {}
 
 
+def active_profiles(args, env):
+    """--profile (global or after up/config), else COMPOSE_PROFILES (environment or --env-file),
+    like docker compose. keel-stack adds model.NATIVE_PROFILE itself."""
+    given = list(args.profiles) + list(getattr(args, "sub_profiles", None) or [])
+    if not given:
+        given = (env.get("COMPOSE_PROFILES") or "").split(",")
+    out = []
+    for p in given:
+        p = p.strip()
+        if p and p not in out:
+            out.append(p)
+    return out
+
+
 def make_env(args, root, var_dir, files, generate=False):
-    """Interpolation env: os.environ > --env-file > var/secrets.env; plus KEEL_ROOT, KEEL_VAR_DIR.
+    """Interpolation env: os.environ > --env-file > x-profiles of the active profiles >
+    var/secrets.env; plus KEEL_ROOT, KEEL_VAR_DIR. Returns (env, once-generated secrets, profiles).
     With generate=True the x-secrets of the files are created: `persist` ones into
     var/secrets.env (mode 600), `once` ones only on the very first start (never stored)."""
     env = {}
     sec_path = os.path.join(var_dir, "secrets.env")
     env.update(read_secrets(sec_path))
+    given = {}
     for f in args.env_file:
         try:
-            env.update(parse_env_file(f))
+            given.update(parse_env_file(f))
         except (OSError, ValueError) as e:
             die(f"env file: {e}", 2)
-    env.update(os.environ)
+    given.update(os.environ)
+    env.update(given)
     env["KEEL_ROOT"], env["KEEL_VAR_DIR"] = root, var_dir
+    profiles = active_profiles(args, env)
     once_generated = {}
     persist, once = [], []
     for f in files:
@@ -88,9 +116,21 @@ def make_env(args, root, var_dir, files, generate=False):
                 raw = yaml.safe_load(fh) or {}
         except (OSError, yaml.YAMLError):
             continue  # reported by load_files
+        if not isinstance(raw, dict):
+            continue
         xs = raw.get("x-secrets") or {}
         persist += xs.get("persist") or []
         once += xs.get("once") or []
+        # x-profiles: {PROFILE: {VAR: value}}: defaults while PROFILE is active; what the
+        # environment or an --env-file sets still wins
+        xp = raw.get("x-profiles") or {}
+        for prof in profiles:
+            for k, v in (xp.get(prof) or {}).items():
+                if k not in given:
+                    try:
+                        env[k] = interpolate("" if v is None else str(v), env, f"x-profiles.{prof}.{k}")
+                    except InterpolationError as e:
+                        die(str(e), 2)
     if generate:
         new = {k: secrets.token_urlsafe(32) for k in persist if k not in env}
         if new:
@@ -104,21 +144,21 @@ def make_env(args, root, var_dir, files, generate=False):
             marker = os.path.join(var_dir, "markers", f"secret.{k}")
             if k not in env and not os.path.exists(marker):
                 once_generated[k] = env[k] = secrets.token_urlsafe(18)
-    return env, once_generated
+    return env, once_generated, profiles
 
 
 def load(args, generate=False):
     root, var_dir, files = resolve(args)
-    env, once = make_env(args, root, var_dir, files, generate)
+    env, once, profiles = make_env(args, root, var_dir, files, generate)
     try:
         doc = model.load_files(files, env)
-        services = model.build_services(doc)
+        services = model.build_services(doc, profiles)
         order = model.start_order(services)
     except InterpolationError as e:
         die(str(e), 2)
     except model.ConfigError as e:
         die(str(e), 2)
-    return root, var_dir, files, env, once, doc, services, order
+    return root, var_dir, files, env, once, doc, services, order, profiles
 
 
 def read_state(var_dir):
@@ -148,7 +188,7 @@ def control(state, req, timeout=300):
 
 # -- up ------------------------------------------------------------------------------
 def cmd_up(args):
-    root, var_dir, files, env, once, doc, services, order = load(args, generate=True)
+    root, var_dir, files, env, once, doc, services, order, profiles = load(args, generate=True)
     os.makedirs(os.path.join(var_dir, "log"), exist_ok=True)
     lock_fd = os.open(os.path.join(var_dir, "stack.lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -167,7 +207,7 @@ def cmd_up(args):
     base_env = dict(env)
     if not args.detach:
         sup = Supervisor(services, order, root, var_dir, base_env, echo=not args.quiet,
-                         timeout=args.timeout, files=files)
+                         timeout=args.timeout, files=files, profiles=profiles)
         return supervise(sup, once, var_dir, notify=None, walkthrough=doc.get("x-walkthrough"))
     r, w = os.pipe()
     pid = os.fork()
@@ -207,7 +247,8 @@ def cmd_up(args):
     sys.stderr = os.fdopen(2, "w", buffering=1)
     code = 1
     try:
-        sup = Supervisor(services, order, root, var_dir, base_env, echo=True, timeout=args.timeout, files=files)
+        sup = Supervisor(services, order, root, var_dir, base_env, echo=True, timeout=args.timeout, files=files,
+                         profiles=profiles)
         code = supervise(sup, once, var_dir, notify=w, walkthrough=doc.get("x-walkthrough"))
     finally:
         os._exit(code)
@@ -296,7 +337,9 @@ def cmd_ps(args):
     if args.json:
         print(json.dumps(st, indent=1))
         return 0
-    print(f"supervisor pid {st['supervisor_pid']} ({st['phase']})  var {st['var_dir']}")
+    prof = ",".join(st.get("profiles") or [])
+    print(f"supervisor pid {st['supervisor_pid']} ({st['phase']})  var {st['var_dir']}"
+          + (f"  profiles {prof}" if prof else ""))
     print(f"{'SERVICE':<16}{'PID':>8}{'PORT':>8}  {'STATE':<10}{'HEALTH':<11}{'RESTARTS':>8}")
     for name in st["order"]:
         for r in st["services"][name]["replicas"]:
@@ -363,6 +406,20 @@ def cmd_restart(args):
     return 0 if control(st, {"cmd": "restart", "service": args.service}) else 1
 
 
+def cmd_stop(args):
+    st = running_state(args)
+    if args.service not in st["services"]:
+        die(f"unknown service {args.service}")
+    return 0 if control(st, {"cmd": "pause", "service": args.service}) else 1
+
+
+def cmd_start(args):
+    st = running_state(args)
+    if args.service not in st["services"]:
+        die(f"unknown service {args.service}")
+    return 0 if control(st, {"cmd": "resume", "service": args.service}) else 1
+
+
 def cmd_kill(args):
     st = running_state(args)
     svc, _, n = args.target.partition("#")
@@ -388,13 +445,14 @@ def cmd_kill(args):
 
 
 def cmd_config(args):
-    root, var_dir, files, env, once, doc, services, order = load(args)
+    root, var_dir, files, env, once, doc, services, order, profiles = load(args)
     yaml.safe_dump(doc, sys.stdout, sort_keys=False)
+    print("# profiles: " + ",".join(sorted(set(profiles) | {model.NATIVE_PROFILE})))
     print("# start order: " + " -> ".join(order))
     return 0
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    return {"up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart,
+    return {"up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart, "stop": cmd_stop, "start": cmd_start,
             "kill": cmd_kill, "config": cmd_config}[args.cmd](args)

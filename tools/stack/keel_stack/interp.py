@@ -114,11 +114,12 @@ def interpolate_tree(node, env, path="", keep=RUNTIME_VARS):
     return node
 
 
-_RUNTIME_RE = re.compile(r"\$\{(" + "|".join(RUNTIME_VARS) + r")\}")
+_RUNTIME_RE = re.compile(r"\$\{([_A-Za-z][_A-Za-z0-9]*)\}")
 
 
 def expand_runtime(value, rt):
-    """Expand ${PORT}, ${INSTANCE_ID}, ${REPLICA}, ${DATA_DIR} in a string / list / dict."""
+    """Expand the per-replica names of rt (${PORT}, ${INSTANCE_ID}, ${REPLICA}, ${DATA_DIR}, and the
+    names of x-native `ports`) in a string / list / dict; any other ${...} is left alone."""
     if isinstance(value, str):
         return _RUNTIME_RE.sub(lambda m: str(rt.get(m.group(1), m.group(0))), value)
     if isinstance(value, list):

@@ -5,10 +5,14 @@ import shlex
 
 import yaml
 
-from .interp import interpolate_tree
+from .interp import RUNTIME_VARS, interpolate_tree
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+# keel-stack always activates this profile: services only it runs carry `profiles: [native]`, which
+# docker compose leaves out unless asked to.
+NATIVE_PROFILE = "native"
+_PORT_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 class ConfigError(Exception):
@@ -45,20 +49,46 @@ def deep_merge(a, b):
     return b
 
 
+def read_raw(p):
+    try:
+        with open(p, encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read {p}: {e.strerror}")
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: top level must be a mapping")
+    return raw
+
+
+def port_names(raw, where=""):
+    """Names declared by the x-native `ports` of a raw (not yet interpolated) compose document:
+    per-replica variables like ${PORT}, so interpolation must leave them alone."""
+    names = set()
+    for name, svc in ((raw or {}).get("services") or {}).items():
+        xn = (svc or {}).get("x-native") if isinstance(svc, dict) else None
+        ports = xn.get("ports") if isinstance(xn, dict) else None
+        if ports is None:
+            continue
+        if not isinstance(ports, dict):
+            raise ConfigError(f"{where}services.{name}.x-native.ports: must be a mapping NAME: port|auto")
+        for k in ports:
+            if not _PORT_NAME.fullmatch(str(k)) or k in RUNTIME_VARS:
+                raise ConfigError(f"{where}services.{name}.x-native.ports: invalid name {k!r}")
+            names.add(str(k))
+    return names
+
+
 def load_files(paths, env):
     """Parse, interpolate and merge compose files."""
+    raws = [(p, read_raw(p)) for p in paths]
+    keep = set(RUNTIME_VARS)
+    for p, raw in raws:
+        keep |= port_names(raw, f"{os.path.basename(p)}: ")
     doc = {}
-    for p in paths:
-        try:
-            with open(p, encoding="utf-8") as f:
-                raw = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise ConfigError(f"cannot read {p}: {e.strerror}")
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML: {e}")
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: top level must be a mapping")
-        doc = deep_merge(doc, interpolate_tree(raw, env, os.path.basename(p)))
+    for p, raw in raws:
+        doc = deep_merge(doc, interpolate_tree(raw, env, os.path.basename(p), tuple(sorted(keep))))
     return doc
 
 
@@ -134,6 +164,38 @@ def _health(svc, name):
     return out
 
 
+def _port(v, where):
+    if v in (None, "", "auto"):
+        return None
+    try:
+        p = int(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: invalid port {v!r}")
+    if not 0 < p < 65536:
+        raise ConfigError(f"{where}: invalid port {v!r}")
+    return p
+
+
+def _false(v):
+    """x-native `enabled` and depends_on `required`: false, or a string an interpolation turned into
+    false/0/no/off. Anything else (true, an empty string) is true."""
+    return v is False or (isinstance(v, str) and v.strip().lower() in ("false", "0", "no", "off"))
+
+
+def profiles_of(svc):
+    p = svc.get("profiles") or []
+    if isinstance(p, str) or not isinstance(p, list):
+        raise ConfigError("profiles must be a list of names")
+    return [str(x) for x in p]
+
+
+def profile_active(svc, active):
+    """Compose semantics: a service without profiles always runs; one with profiles only when one
+    of them is active ("*" activates all)."""
+    mine = profiles_of(svc)
+    return not mine or "*" in active or any(p in active for p in mine)
+
+
 class Service:
     def __init__(self, name, svc):
         xn = svc.get("x-native")
@@ -141,7 +203,12 @@ class Service:
             raise ConfigError(f"services.{name}: no x-native block")
         self.name = name
         where = f"services.{name}"
-        self.replicas = int(xn.get("replicas", (svc.get("deploy") or {}).get("replicas", 1)))
+        try:
+            self.replicas = int(xn.get("replicas", (svc.get("deploy") or {}).get("replicas", 1)))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: replicas must be a number")
+        if self.replicas < 1:
+            raise ConfigError(f"{where}: replicas must be at least 1")
         self.command = _argv(xn.get("command"), f"{where}.x-native.command")
         self.nginx = xn.get("nginx")
         if self.command is None and not self.nginx:
@@ -154,11 +221,14 @@ class Service:
         if isinstance(dep, list):
             dep = {d: {"condition": "service_started"} for d in dep}
         self.depends_on = {}
+        self.optional_deps = set()   # required: false (compose >= 2.20): skipped when not running
         for d, spec in dep.items():
             cond = spec if isinstance(spec, str) else (spec or {}).get("condition", "service_started")
             if cond not in CONDITIONS:
                 raise ConfigError(f"{where}.depends_on.{d}: unknown condition {cond}")
             self.depends_on[d] = cond
+            if isinstance(spec, dict) and _false(spec.get("required", True)):
+                self.optional_deps.add(d)
         self.restart = str(xn.get("restart", svc.get("restart", "no")))
         if self.restart.startswith("on-failure"):
             self.restart = "on-failure"
@@ -170,7 +240,12 @@ class Service:
         self.health = _health(svc, name)
         self.init = _steps(xn.get("init"), f"{where}.x-native.init")
         self.post_start = _steps(xn.get("post_start"), f"{where}.x-native.post_start")
-        self.port = int(xn["port"]) if xn.get("port") not in (None, "", "auto") else None
+        self.port = _port(xn.get("port"), f"{where}.x-native.port")
+        self.ports = {str(k): _port(v, f"{where}.x-native.ports.{k}") for k, v in (xn.get("ports") or {}).items()}
+        exports = xn.get("exports") or {}
+        if not isinstance(exports, dict):
+            raise ConfigError(f"{where}.x-native.exports: must be a mapping NAME: template")
+        self.exports = {str(k): str(v) for k, v in exports.items()}
         self.run_as = xn.get("run_as")
         self.data_dir = xn.get("data_dir")
         self.workdir = xn.get("workdir")
@@ -183,20 +258,42 @@ class Service:
         return f"{self.name}-{n}.log" if self.replicas > 1 else f"{self.name}.log"
 
 
-def build_services(doc):
-    services = {}
+def build_services(doc, profiles=()):
+    """The services keel-stack runs: those with an x-native block (not `enabled: false`) whose
+    profiles are active. `profiles`: the active ones; NATIVE_PROFILE is always active."""
+    active = set(profiles) | {NATIVE_PROFILE}
+    services, skipped = {}, {}
     for name, svc in (doc.get("services") or {}).items():
         svc = svc or {}
-        if svc.get("x-native") in (None, False) or (svc.get("x-native") or {}).get("enabled") is False:
-            continue  # docker-only service
-        services[name] = Service(name, svc)
+        try:
+            on = profile_active(svc, active)
+        except ConfigError as e:
+            raise ConfigError(f"services.{name}: {e}")
+        if not on:
+            skipped[name] = f"its profiles {profiles_of(svc)} are not active"
+        elif svc.get("x-native") in (None, False):
+            skipped[name] = "it has no x-native block (docker only)"
+        elif isinstance(svc.get("x-native"), dict) and _false(svc["x-native"].get("enabled", True)):
+            skipped[name] = "its x-native block has enabled: false"
+        else:
+            services[name] = Service(name, svc)
+    exported = {}
     for s in services.values():
-        for d in s.depends_on:
-            if d not in services:
-                raise ConfigError(f"services.{s.name}.depends_on: unknown service {d}")
+        for d in list(s.depends_on):
+            if d in services:
+                continue
+            if d in s.optional_deps:
+                del s.depends_on[d]   # compose: required: false tolerates a service that does not run
+                continue
+            why = f" ({skipped[d]}; add required: false to tolerate that)" if d in skipped else ""
+            raise ConfigError(f"services.{s.name}.depends_on: unknown service {d}{why}")
         for u in (s.nginx or {}).get("upstreams", []):
             if u not in services:
                 raise ConfigError(f"services.{s.name}.x-native.nginx.upstreams: unknown service {u}")
+        for k in s.exports:
+            if k in exported:
+                raise ConfigError(f"services.{s.name}.x-native.exports: {k} is exported by {exported[k]} too")
+            exported[k] = s.name
     return services
 
 

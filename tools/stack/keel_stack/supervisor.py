@@ -18,6 +18,7 @@ from .interp import expand_runtime
 from .model import command_text
 
 NGINX_BIN = "/usr/sbin/nginx"
+INTERNAL_GATEWAY_PORT = "8081"   # ${INTERNAL_GATEWAY_PORT} of the nginx template when not set
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_RESET_AFTER = 0.1, 5.0, 10.0
 START_POLL = 0.1
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -107,6 +108,7 @@ def run_check(hc, rt, env):
 class Replica:
     def __init__(self, sup, svc, n, port):
         self.sup, self.svc, self.n, self.port = sup, svc, n, port
+        self.ports = {}   # x-native `ports`: NAME -> port
         self.label = svc.label(n)
         self.instance_id = f"{svc.name}-{n}"
         self.proc = None
@@ -123,11 +125,13 @@ class Replica:
         self.wake = threading.Event()
         self.stop_requested = False
         self.restart_now = False
+        self.paused = False   # `keel-stack stop SVC`: exited on purpose, until `start SVC`
         self.thread = None
         self.log_path = os.path.join(sup.var_dir, "log", svc.log_name(n))
 
     def runtime(self):
         rt = {"PORT": self.port, "INSTANCE_ID": self.instance_id, "REPLICA": self.n}
+        rt.update(self.ports)
         if self.sup.data_dirs.get(self.svc.name):
             rt["DATA_DIR"] = self.sup.data_dirs[self.svc.name]
         return {k: str(v) for k, v in rt.items() if v is not None}
@@ -148,6 +152,8 @@ class Replica:
         logf = open(self.log_path, "ab")
         try:
             while True:
+                if self._wait_while_paused():  # stopped during a restart backoff
+                    break
                 with self.lock:
                     if self.stop_requested or self.sup.stop_event.is_set():
                         break
@@ -187,6 +193,11 @@ class Replica:
                 if restart_now:
                     backoff = BACKOFF_MIN
                     continue
+                if self._wait_while_paused():
+                    break
+                if not self.stop_requested and self.state == "stopped":
+                    backoff = BACKOFF_MIN
+                    continue
                 policy = self.svc.restart
                 if rc == 2 and not self.ever_healthy:
                     # keel services exit 2 on a bad configuration: restarting cannot help.
@@ -211,6 +222,22 @@ class Replica:
             logf.close()
             self.done.set()
             self.sup.write_state()
+
+    def _wait_while_paused(self):
+        """While stopped on purpose, wait for `start` (False) or the stack's end (True)."""
+        with self.lock:
+            if not self.paused:
+                return False
+            self.state, self.health = "stopped", "-"
+        self.sup.write_state()
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            with self.lock:
+                if self.stop_requested or self.sup.stop_event.is_set():
+                    return True
+                if not self.paused:
+                    return False
 
     def _health_loop(self, proc, gen):
         hc = self.svc.health
@@ -276,14 +303,16 @@ class Replica:
     def info(self):
         p = self.proc
         return {"replica": self.n, "label": self.label, "instance_id": self.instance_id,
-                "pid": p.pid if p and self.state == "running" else None, "port": self.port,
+                "pid": p.pid if p and self.state == "running" else None, "port": self.port, "ports": self.ports,
                 "state": self.state, "health": self.health, "restarts": self.restarts,
                 "exit_code": self.exit_code, "started_at": self.started_at, "log": self.log_path}
 
 
 class Supervisor:
-    def __init__(self, services, order, root, var_dir, base_env, echo=True, timeout=120.0, files=()):
+    def __init__(self, services, order, root, var_dir, base_env, echo=True, timeout=120.0, files=(),
+                 profiles=()):
         self.services, self.order = services, order
+        self.profiles = sorted(profiles)
         self.root, self.var_dir = root, var_dir
         self.base_env = base_env
         self.echo_output = echo
@@ -295,6 +324,7 @@ class Supervisor:
         self.replicas = {}
         self.data_dirs = {}
         self.commands = {}
+        self.exports = {}
         self.phase = "starting"
         self.server = None
         self.state_path = os.path.join(var_dir, "stack.json")
@@ -355,18 +385,34 @@ class Supervisor:
             add_other_x(self.var_dir, self.var_dir)
         taken = set()
         for svc in self.services.values():  # fixed ports first, so free ports never collide with them
-            if svc.port:
-                taken.update(range(svc.port, svc.port + svc.replicas))
+            for base in [svc.port] + list(svc.ports.values()):
+                if base:
+                    taken.update(range(base, base + svc.replicas))
+
+        def pick(base, n):
+            port = base + n - 1 if base else free_port(taken)
+            taken.add(port)
+            return port
         for name in self.order:
             svc = self.services[name]
             reps = []
             for n in range(1, svc.replicas + 1):
-                port = svc.port + n - 1 if svc.port else free_port(taken)
-                taken.add(port)
-                reps.append(Replica(self, svc, n, port))
+                r = Replica(self, svc, n, pick(svc.port, n))
+                r.ports = {k: pick(base, n) for k, base in svc.ports.items()}
+                reps.append(r)
             self.replicas[name] = reps
             if svc.data_dir:
                 self.data_dirs[name] = self.prepare_data_dir(svc)
+        # x-native exports: every process keel-stack starts gets them (they win over the environment)
+        for name in self.order:
+            for k, tpl in self.services[name].exports.items():
+                vals = []
+                for r in self.replicas[name]:
+                    v = expand_runtime(tpl, r.runtime())
+                    if v not in vals:
+                        vals.append(v)
+                self.exports[k] = ",".join(vals)
+        self.base_env.update(self.exports)
         for name in self.order:
             if self.services[name].nginx:
                 self.prepare_nginx(self.services[name])
@@ -411,6 +457,7 @@ class Supervisor:
         env = self.service_env(svc, rep.runtime())
         access = env.get("GATEWAY_ACCESS_LOG") or os.path.join(prefix, "access.log")
         values = {k: v for k, v in env.items() if isinstance(v, str)}
+        values["INTERNAL_GATEWAY_PORT"] = env.get("INTERNAL_GATEWAY_PORT") or INTERNAL_GATEWAY_PORT
         values.update({"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": rep.port, "NGINX_PREFIX": prefix,
                        "UPSTREAMS": nginx_render.upstreams_block(ups),
                        "ACCESS_LOG": "off" if access == "off" else f"{access} keel"})
@@ -545,11 +592,50 @@ class Supervisor:
         lines = []
         for name in self.order:
             svc = self.services[name]
-            rt = self.replicas[name][0].runtime()
             ports = ", ".join(str(r.port) for r in self.replicas[name])
-            extra = "  ".join(expand_runtime(u, rt) for u in svc.urls)
-            lines.append(f"  {name:<14} port {ports:<14} {extra}".rstrip())
+            extra = []
+            for u in svc.urls:  # expanded for every replica; distinct results joined with ","
+                vals = []
+                for r in self.replicas[name]:
+                    v = expand_runtime(u, r.runtime())
+                    if v not in vals:
+                        vals.append(v)
+                extra.append(",".join(vals))
+            lines.append(f"  {name:<14} port {ports:<14} {'  '.join(extra)}".rstrip())
         return lines
+
+    def pause(self, name, out):
+        """`keel-stack stop SVC`: stop every replica and keep it stopped."""
+        if name not in self.replicas:
+            out(f"unknown service {name}")
+            return False
+        for r in self.replicas[name]:
+            with r.lock:
+                r.paused = True
+            r.wake.set()
+            r.signal_stop(r.svc.stop_grace)
+            if not self._wait(lambda: r.state == "stopped", f"{r.label} to stop"):
+                out(f"{r.label} did not stop")
+                return False
+            out(f"{r.label} stopped")
+        return True
+
+    def resume(self, name, out):
+        """`keel-stack start SVC`: start the replicas `stop` stopped, wait until healthy."""
+        if name not in self.replicas:
+            out(f"unknown service {name}")
+            return False
+        for r in self.replicas[name]:
+            gen = r.gen
+            with r.lock:
+                was = r.paused
+                r.paused = False
+            r.wake.set()
+            if was and not self._wait(lambda: r.gen > gen and r.healthy.is_set(), f"{r.label} to be healthy"):
+                out(f"{r.label} did not become healthy")
+                return False
+            out(f"{r.label} is running")
+        return True
 
     def rolling_restart(self, name, out):
         if name not in self.replicas:
@@ -572,8 +658,8 @@ class Supervisor:
     # -- state file and control socket ---------------------------------------------
     def write_state(self):
         data = {"supervisor_pid": os.getpid(), "phase": self.phase, "root": self.root,
-                "var_dir": self.var_dir, "files": self.files, "socket": self.sock_path,
-                "order": self.order, "services": {}}
+                "var_dir": self.var_dir, "files": self.files, "profiles": self.profiles,
+                "socket": self.sock_path, "order": self.order, "exports": self.exports, "services": {}}
         for name in self.order:
             svc = self.services[name]
             data["services"][name] = {"restart": svc.restart, "stop_grace": svc.stop_grace,
@@ -605,6 +691,10 @@ class Supervisor:
                     ok = True
                 elif cmd == "restart":
                     ok = sup.rolling_restart(req.get("service"), out)
+                elif cmd == "pause":
+                    ok = sup.pause(req.get("service"), out)
+                elif cmd == "resume":
+                    ok = sup.resume(req.get("service"), out)
                 else:
                     out(f"unknown command {cmd}")
                     ok = False

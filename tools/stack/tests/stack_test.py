@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """Tests of keel-stack. Run: /usr/bin/python3 tools/stack/tests/stack_test.py
-Unit tests (interpolation, ordering, ports, nginx config) and real runs: a tiny stack of
-python http.server processes (health, SIGKILL -> restart, rolling restart, down), and the
-real deploy/compose/db.yaml + app.yaml with stand-in service binaries (PostgreSQL initdb as
-the postgres user, Redis, nginx gateway, seed)."""
+Unit tests (interpolation, ordering, profiles, ports, exports, nginx config) and real runs: a tiny
+stack of python http.server processes (health, SIGKILL -> restart, rolling restart, down), the
+nats service of db.yaml as a 3-node JetStream cluster (profile ha), and the real
+deploy/compose/db.yaml + app.yaml with stand-in service binaries (PostgreSQL initdb as the postgres
+user, Redis, NATS JetStream, nginx gateway with its internal server, seed, the Telegram fake)."""
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,10 +47,82 @@ def read(path):
         return f.read()
 
 
-def services_from(text, env=None):
-    doc = interp.interpolate_tree(__import__("yaml").safe_load(text), env or {})
-    svcs = model.build_services(doc)
+def services_from(text, env=None, profiles=()):
+    raw = __import__("yaml").safe_load(text)
+    keep = tuple(set(interp.RUNTIME_VARS) | model.port_names(raw))
+    doc = interp.interpolate_tree(raw, env or {}, keep=keep)
+    svcs = model.build_services(doc, profiles)
     return svcs, model.start_order(svcs)
+
+
+def free_ports(n):
+    """A base port p with p..p+n-1 all free on 127.0.0.1."""
+    while True:
+        base = free_port()
+        if base + n >= 65536:
+            continue
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+
+
+class Nats:
+    """Just enough of the NATS client protocol for JetStream API requests and publishes."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.f = self.sock.makefile("rb")
+        info = self.f.readline()
+        assert info.startswith(b"INFO "), info
+        self.info = json.loads(info[5:])
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":false}\r\nPING\r\n')
+        self.sid = 0
+        while True:
+            line = self.f.readline()
+            if line.startswith(b"PONG"):
+                break
+            assert not line.startswith(b"-ERR"), line
+
+    def request(self, subject, payload):
+        """PUB with a reply inbox; returns the decoded JSON answer."""
+        self.sid += 1
+        inbox = f"_INBOX.keeltest.{self.sid}"
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.sock.sendall(f"SUB {inbox} {self.sid}\r\nUNSUB {self.sid} 1\r\nPUB {subject} {inbox} {len(data)}\r\n"
+                          .encode() + data + b"\r\n")
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise ConnectionError("NATS closed the connection")
+            if line.startswith(b"PING"):
+                self.sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"-ERR"):
+                raise AssertionError(line)
+            elif line.startswith(b"MSG "):
+                n = int(line.split()[-1])
+                return json.loads(self.f.read(n + 2)[:-2])
+
+    def js(self, api, payload=b"", tries=50):
+        """A JetStream API call, retried while the cluster is still settling (503)."""
+        for _ in range(tries):
+            r = self.request(f"$JS.API.{api}", payload)
+            if r.get("error", {}).get("code") != 503:
+                return r
+            time.sleep(0.1)
+        return r
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
 
 
 class InterpolationTest(unittest.TestCase):
@@ -151,11 +226,120 @@ services:
             self.assertTrue(reps[2].log_path.endswith("log/api-3.log"))
 
     def test_default_files_parse(self):
-        r = subprocess.run([KEEL_STACK, "--var-dir", tempfile.gettempdir(), "config"],
-                           env=dict(os.environ, KEEL_SERVICE_TOKEN="t"), capture_output=True,
-                           text=True, timeout=20)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("start order: postgres -> redis -> auth -> gateway -> catalog", r.stdout)
+        env = {k: v for k, v in os.environ.items() if k not in
+               ("COMPOSE_PROFILES", "TELEGRAM_API_BASE", "NATS_NODES", "BUS_REPLICAS", "NATS_URL")}
+        env.update(KEEL_SERVICE_TOKEN="t", TELEGRAM_BOT_TOKEN="b")
+
+        def config(*args, **extra):
+            r = subprocess.run([KEEL_STACK, "--var-dir", tempfile.gettempdir(), *args],
+                               env=dict(env, **extra), capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            body, _, trailer = r.stdout.partition("\n# profiles: ")
+            return __import__("yaml").safe_load(body), "# profiles: " + trailer
+        doc, trailer = config("config")
+        self.assertIn("# profiles: native\n", trailer)
+        self.assertIn("start order: postgres -> redis -> nats -> auth -> gateway -> catalog -> account -> "
+                      "orders -> payments -> fiscal -> telegram-fake -> notifications -> recommendations",
+                      trailer)
+        self.assertEqual(doc["services"]["nats"]["x-native"]["replicas"], "1")
+        for svc in ("auth", "catalog", "account", "orders", "payments", "fiscal", "notifications",
+                    "recommendations"):
+            sv = doc["services"][svc]
+            self.assertEqual(sv["environment"]["BUS_REPLICAS"], "1", svc)
+            self.assertEqual(sv["environment"]["NATS_URL"], "nats://nats:4222", svc)
+            self.assertIn("NATS_URL", sv["x-native"]["environment"], svc)   # null: keel-stack's export
+            self.assertIsNone(sv["x-native"]["environment"]["NATS_URL"], svc)
+            self.assertEqual(sv["depends_on"]["nats"], {"condition": "service_healthy"}, svc)
+            self.assertEqual(sv["deploy"]["replicas"], 2)
+            self.assertEqual(sv["x-native"]["command"], [f"build/release/services/{svc}/keel-{svc}"])
+            self.assertIn(f"dbname={svc} user={svc} password={svc}", sv["x-native"]["environment"]["PG_DSN"])
+            self.assertIn(svc, doc["services"]["gateway"]["depends_on"])
+            self.assertIn(svc, doc["services"]["gateway"]["x-native"]["nginx"]["upstreams"])
+            self.assertIn(f"upstream {svc} {{", doc["services"]["gateway"]["environment"]["UPSTREAMS"])
+            self.assertTrue(any(f"-v svc={svc} " in step for step in doc["services"]["postgres"]["x-native"]["post_start"]))
+            self.assertIn(f"-v svc={svc} ", doc["services"]["postgres-init"]["command"][2])
+        orders = doc["services"]["orders"]
+        self.assertEqual(orders["environment"]["CATALOG_URL"], "http://catalog:8080")
+        self.assertEqual(orders["x-native"]["environment"]["CATALOG_URL"], "http://127.0.0.1:8081/catalog")
+        self.assertEqual(doc["services"]["notifications"]["environment"]["TELEGRAM_API_BASE"], "https://api.telegram.org")
+
+        # profile ha: 3 nats nodes, BUS_REPLICAS=3 (--profile, COMPOSE_PROFILES, after the subcommand)
+        for args, extra in ((["--profile", "ha", "config"], {}), (["config", "--profile", "ha"], {}),
+                            (["config"], {"COMPOSE_PROFILES": "ha"})):
+            doc, trailer = config(*args, **extra)
+            self.assertIn("# profiles: ha,native\n", trailer)
+            self.assertEqual(doc["services"]["nats"]["x-native"]["replicas"], "3")
+            self.assertEqual(doc["services"]["orders"]["environment"]["BUS_REPLICAS"], "3")
+        doc, _ = config("config", "--profile", "ha", BUS_REPLICAS="2")   # the environment wins
+        self.assertEqual(doc["services"]["orders"]["environment"]["BUS_REPLICAS"], "2")
+        self.assertEqual(doc["services"]["nats"]["x-native"]["replicas"], "3")
+        # with TELEGRAM_API_BASE set, no fake
+        doc, trailer = config("config", TELEGRAM_API_BASE="https://api.telegram.org")
+        self.assertNotIn("telegram-fake", trailer)
+
+    def test_profiles(self):
+        text = """
+services:
+  always: {x-native: {command: [a]}}
+  extra: {profiles: [ha, debug], x-native: {command: [b]}}
+  native_only: {profiles: [native], x-native: {command: [c]}}
+  docker_only: {profiles: [ha], image: x}
+  needs_extra:
+    depends_on: {extra: {condition: service_healthy, required: false}, always: {condition: service_started}}
+    x-native: {command: [d]}
+"""
+        svcs, order = services_from(text)
+        self.assertEqual(sorted(svcs), ["always", "native_only", "needs_extra"])
+        self.assertEqual(svcs["needs_extra"].depends_on, {"always": "service_started"})
+        svcs, order = services_from(text, profiles=["debug"])
+        self.assertEqual(sorted(svcs), ["always", "extra", "native_only", "needs_extra"])
+        self.assertEqual(svcs["needs_extra"].depends_on, {"extra": "service_healthy", "always": "service_started"})
+        self.assertLess(order.index("extra"), order.index("needs_extra"))
+        svcs, _ = services_from(text, profiles=["*"])
+        self.assertIn("extra", svcs)
+        with self.assertRaisesRegex(model.ConfigError, r"unknown service extra \(its profiles \['ha'\] are not active; add required: false"):
+            services_from("services:\n  extra: {profiles: [ha], x-native: {command: [b]}}\n"
+                          "  a: {depends_on: [extra], x-native: {command: [a]}}\n")
+        # x-native enabled: false, also as an interpolated string ("" = enabled)
+        t = "services:\n  a: {x-native: {enabled: \"${OFF:+false}\", command: [a]}}\n"
+        self.assertEqual(list(services_from(t)[0]), ["a"])
+        self.assertEqual(list(services_from(t, {"OFF": "1"})[0]), [])
+
+    def test_extra_ports_and_exports(self):
+        svcs, order = services_from("""
+services:
+  bus:
+    deploy: {replicas: 3}
+    x-native:
+      command: [x, "--monitor=${MON}", "--peer=${PEER}"]
+      port: 17000
+      ports: {MON: 18000, PEER: auto}
+      healthcheck: {http: "http://127.0.0.1:${MON}/healthz"}
+      exports: {BUS_URL: "bus://127.0.0.1:${PORT}", BUS_NAME: "the-bus"}
+      urls: ["bus://127.0.0.1:${PORT}", "http://127.0.0.1:${MON}/"]
+  app:
+    environment: {BUS_URL: "docker-value"}
+    x-native: {command: [y], environment: {BUS_URL: null}}
+""")
+        with tempfile.TemporaryDirectory() as d:
+            sup = Supervisor(svcs, order, ROOT, d, {"PATH": "/usr/bin", "BUS_URL": "from-env"}, echo=False)
+            sup.plan()
+            reps = sup.replicas["bus"]
+            self.assertEqual([r.port for r in reps], [17000, 17001, 17002])
+            self.assertEqual([r.ports["MON"] for r in reps], [18000, 18001, 18002])
+            peers = [r.ports["PEER"] for r in reps]
+            self.assertEqual(len(set(peers) | {17000, 17001, 17002, 18000, 18001, 18002}), 9)
+            self.assertEqual(reps[1].command(), ["x", "--monitor=18001", f"--peer={peers[1]}"])
+            self.assertEqual(reps[2].runtime()["MON"], "18002")
+            url = "bus://127.0.0.1:17000,bus://127.0.0.1:17001,bus://127.0.0.1:17002"
+            self.assertEqual(sup.exports, {"BUS_URL": url, "BUS_NAME": "the-bus"})
+            env = sup.replicas["app"][0].env()
+            self.assertEqual((env["BUS_URL"], env["BUS_NAME"]), (url, "the-bus"))   # exports win over the env
+            self.assertIn(f"{url}  http://127.0.0.1:18000/,http://127.0.0.1:18001/,http://127.0.0.1:18002/",
+                          sup.urls()[0])
+        with self.assertRaisesRegex(model.ConfigError, "exported by"):
+            services_from("services:\n  a: {x-native: {command: [a], exports: {X: 1}}}\n"
+                          "  b: {x-native: {command: [b], exports: {X: 2}}}\n")
 
 
 class NginxTest(unittest.TestCase):
@@ -171,23 +355,30 @@ class NginxTest(unittest.TestCase):
         out = nginx.render("listen ${GATEWAY_PORT}; set $x $request_id; ${UNKNOWN}", {"GATEWAY_PORT": 1})
         self.assertEqual(out, "listen 1; set $x $request_id; ${UNKNOWN}")
 
+    SERVICES = ("auth", "catalog", "account", "orders", "payments", "fiscal", "notifications", "recommendations")
+
     def test_rendered_gateway_config_is_valid(self):
-        svcs, order = services_from("""
-services:
-  auth: {deploy: {replicas: 2}, x-native: {command: [a]}}
-  catalog: {deploy: {replicas: 2}, x-native: {command: [c]}}
+        svcs, order = services_from("services:\n" + "".join(
+            f"  {s}: {{deploy: {{replicas: 2}}, x-native: {{command: [a]}}}}\n" for s in self.SERVICES) + f"""
   gateway:
     x-native:
       port: 18080
-      nginx: {template: deploy/nginx/gateway.conf.template, upstreams: [auth, catalog]}
+      nginx: {{template: deploy/nginx/gateway.conf.template, upstreams: [{", ".join(self.SERVICES)}]}}
 """)
         with tempfile.TemporaryDirectory() as d:
-            sup = Supervisor(svcs, order, ROOT, d, dict(os.environ), echo=False)
+            env = {k: v for k, v in os.environ.items() if k != "INTERNAL_GATEWAY_PORT"}
+            sup = Supervisor(svcs, order, ROOT, d, env, echo=False)
             sup.plan()
             conf = read(os.path.join(d, "nginx", "nginx.conf"))
-            for r in sup.replicas["auth"] + sup.replicas["catalog"]:
-                self.assertIn(f"server 127.0.0.1:{r.port} max_fails=1", conf)
+            for s in self.SERVICES:
+                for r in sup.replicas[s]:
+                    self.assertIn(f"server 127.0.0.1:{r.port} max_fails=1", conf)
+                self.assertIn(f"location /{s}/ {{\n            proxy_pass http://{s}/;", conf)   # internal
+                if s != "auth":
+                    self.assertIn(f"location /api/{s}/ {{\n            proxy_pass http://{s};", conf)
+            self.assertIn("location = /api/orders {", conf)
             self.assertIn("listen 127.0.0.1:18080", conf)
+            self.assertIn("listen 127.0.0.1:8081 ", conf)   # the internal server; default port
             self.assertIn(f"pid {d}/nginx/nginx.pid;", conf)
             self.assertNotIn("${", conf)
             self.assertIn("non_idempotent", read(os.path.join(ROOT, "deploy/nginx/gateway.conf.template"))
@@ -195,6 +386,13 @@ services:
             self.assertNotIn("http_504 non_idempotent", conf)
             cmd = sup.commands["gateway"]
             r = subprocess.run(cmd[:5] + ["-t"], capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with tempfile.TemporaryDirectory() as d:   # INTERNAL_GATEWAY_PORT from the environment
+            sup = Supervisor(svcs, order, ROOT, d, dict(env, INTERNAL_GATEWAY_PORT="18081"), echo=False)
+            sup.plan()
+            conf = read(os.path.join(d, "nginx", "nginx.conf"))
+            self.assertIn("listen 127.0.0.1:18081 ", conf)
+            r = subprocess.run(sup.commands["gateway"][:5] + ["-t"], capture_output=True, text=True, timeout=20)
             self.assertEqual(r.returncode, 0, r.stderr)
 
 
@@ -315,6 +513,19 @@ class TinyStackTest(unittest.TestCase):
         self.assertTrue(all(a["pid"] != b for a, b in zip(after, before)))
         self.assertEqual([a["port"] for a in after], ports)
 
+        # stop keeps both replicas down (no restart policy), start brings them back
+        r = s.run("stop", "web")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        stopped = s.state()["services"]["web"]["replicas"]
+        self.assertEqual([x["state"] for x in stopped], ["stopped", "stopped"])
+        self.assertTrue(all(not pid_alive(p) for p in [a["pid"] for a in after]))
+        time.sleep(1.0)
+        self.assertEqual([x["state"] for x in s.state()["services"]["web"]["replicas"]], ["stopped", "stopped"])
+        r = s.run("start", "web")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([x["health"] for x in s.state()["services"]["web"]["replicas"]], ["healthy", "healthy"])
+        self.assertEqual(http(f"http://127.0.0.1:{ports[0]}/index.html")[0], 200)
+
         r = s.run("logs", "once")
         self.assertIn("greeting=from-env-file", r.stdout)
 
@@ -399,15 +610,24 @@ class TinyStackTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
 
 
-FAKE_SERVICE = r'''#!/usr/bin/python3
-# stand-in for a keel service binary: the env contract, /healthz, /readyz, JSON answers
-import http.server, json, os, signal, subprocess, sys
+FAKE_SERVICE = r"""#!/usr/bin/python3
+# stand-in for a keel service binary: the env contract, the bus, /healthz, /readyz, JSON answers
+import http.server, json, os, signal, socket, subprocess, sys, urllib.parse, urllib.request
 name = os.path.basename(sys.argv[0]).replace("keel-", "")
-for k in ("PORT", "INSTANCE_ID", "PG_DSN", "REDIS_HOST", "REDIS_PORT", "KEEL_SERVICE_TOKEN"):
+for k in ("PORT", "INSTANCE_ID", "PG_DSN", "REDIS_HOST", "REDIS_PORT", "KEEL_SERVICE_TOKEN", "NATS_URL", "BUS_REPLICAS"):
     if not os.environ.get(k):
         sys.exit(f"missing {k}")
-if name == "catalog":
+if name != "auth":
     assert os.environ["AUTH_JWKS_URL"].endswith("/api/auth/.well-known/jwks.json")
+for k in {"orders": ["CATALOG_URL"], "notifications": ["TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN"]}.get(name, []):
+    if not os.environ.get(k):
+        sys.exit(f"missing {k}")
+# the bus is up before any service: every node of NATS_URL greets with INFO
+for u in os.environ["NATS_URL"].split(","):
+    u = urllib.parse.urlsplit(u)
+    with socket.create_connection((u.hostname, u.port), timeout=2) as s:
+        assert s.makefile("rb").readline().startswith(b"INFO "), u
+if name == "catalog":
     subprocess.run(["/usr/lib/postgresql/15/bin/psql", os.environ["PG_DSN"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
         "SELECT pg_advisory_xact_lock(42); CREATE TABLE IF NOT EXISTS products(id uuid primary key, sku text unique not null, name text not null,"
         " description text not null default '', price_minor bigint not null, currency char(3) not null,"
@@ -415,14 +635,21 @@ if name == "catalog":
         " updated_at timestamptz not null default now())"], check=True)
 if name == "auth" and os.environ.get("AUTH_ADMIN_PASSWORD"):
     print(json.dumps({"msg": "admin password received"}), flush=True)
+if name == "notifications":   # the Telegram Bot API (the fake natively) with the bot token
+    req = urllib.request.Request(f"{os.environ['TELEGRAM_API_BASE']}/bot{os.environ['TELEGRAM_BOT_TOKEN']}/sendMessage",
+                                 data=json.dumps({"chat_id": 1, "text": os.environ["INSTANCE_ID"] + " up"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    assert json.load(opener.open(req, timeout=5))["ok"]
+ENV = {k: os.environ.get(k) for k in ("NATS_URL", "BUS_REPLICAS", "CATALOG_URL", "TELEGRAM_API_BASE")}
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def reply(self):
         n = int(self.headers.get("Content-Length") or 0)
         if n: self.rfile.read(n)
         body = json.dumps({"service": name, "instance": os.environ["INSTANCE_ID"], "path": self.path,
-                           "request_id": self.headers.get("X-Request-Id")}).encode()
-        self.send_response(200)
+                           "method": self.command, "request_id": self.headers.get("X-Request-Id"), "env": ENV}).encode()
+        self.send_response(502 if "fail=502" in self.path else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -432,41 +659,142 @@ class H(http.server.BaseHTTPRequestHandler):
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 print(json.dumps({"level": "info", "msg": "listening", "port": os.environ["PORT"]}), flush=True)
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-'''
+"""
+
+SERVICES = ("auth", "catalog", "account", "orders", "payments", "fiscal", "notifications", "recommendations")
+# what a developer's environment might hold and these tests must not inherit
+FOREIGN_ENV = ("KEEL_SERVICE_TOKEN", "AUTH_ADMIN_PASSWORD", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN",
+               "COMPOSE_PROFILES", "NATS_URL", "NATS_NODES", "BUS_REPLICAS", "GATEWAY_ACCESS_LOG",
+               "NATS_CLUSTER_PORT", "KEEL_VAR_DIR")
+
+
+def stack_logs(s):
+    out = []
+    logdir = os.path.join(s.var_dir, "log")
+    for n in sorted(os.listdir(logdir)) if os.path.isdir(logdir) else []:
+        out.append(f"--- {n}\n" + read(os.path.join(logdir, n))[-3000:])
+    return "\n".join(out)
+
+
+class NatsClusterTest(unittest.TestCase):
+    """The nats service of deploy/compose/db.yaml, as it is, with the ha profile: three JetStream
+    nodes on loopback in one cluster, each with its own ports, name and store."""
+
+    def test_ha_profile(self):
+        import yaml
+        d = tempfile.mkdtemp(prefix="keel-stack-nats-")
+        s = None
+        try:
+            with open(os.path.join(ROOT, "deploy/compose/db.yaml")) as f:
+                db = yaml.safe_load(f)
+            path = os.path.join(d, "nats.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump({"x-profiles": db["x-profiles"],
+                                "services": {k: db["services"][k] for k in ("nats", "nats-2", "nats-3")}}, f)
+            base = free_ports(9)
+            s = Stack([path], os.path.join(d, "var"))
+            for k in FOREIGN_ENV:
+                s.env.pop(k, None)
+            s.env.update(NATS_PORT=str(base), NATS_MONITOR_PORT=str(base + 3), NATS_CLUSTER_PORT=str(base + 6))
+            r = s.run("up", "-d", "--profile", "ha", "--timeout", "30")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr + stack_logs(s))
+            urls = ",".join(f"nats://127.0.0.1:{base + i}" for i in range(3))
+            self.assertIn(urls, r.stdout)
+            st = s.state()
+            self.assertEqual(st["profiles"], ["ha"])
+            self.assertEqual(st["exports"]["NATS_URL"], urls)
+            reps = st["services"]["nats"]["replicas"]
+            self.assertEqual([(x["label"], x["port"], x["ports"]["MONITOR_PORT"], x["ports"]["CLUSTER_PORT"], x["health"])
+                              for x in reps],
+                             [(f"nats#{i + 1}", base + i, base + 3 + i, base + 6 + i, "healthy") for i in range(3)])
+            leaders = set()
+            for i in range(3):
+                mon = f"http://127.0.0.1:{base + 3 + i}"
+                varz = json.loads(http(mon + "/varz")[2])
+                self.assertEqual((varz["server_name"], varz["cluster"]["name"], varz["host"]),
+                                 (f"nats-{i + 1}", "keel", "127.0.0.1"))
+                self.assertEqual(varz["cluster"]["cluster_port"], base + 6 + i)
+                routez = json.loads(http(mon + "/routez")[2])
+                self.assertEqual(routez["num_routes"], 2, routez)
+                jsz = json.loads(http(mon + "/jsz")[2])
+                self.assertEqual(jsz["meta_cluster"]["cluster_size"], 3)
+                leaders.add(jsz["meta_cluster"]["leader"])
+                self.assertEqual(jsz["config"]["store_dir"],
+                                 os.path.join(s.var_dir, "nats", "keel", f"nats-{i + 1}", "jetstream"))
+                self.assertEqual((jsz["config"]["max_memory"], jsz["config"]["max_storage"]), (256 << 20, 8 << 30))
+            self.assertEqual(len(leaders), 1)
+            self.assertIn(leaders.pop(), {"nats-1", "nats-2", "nats-3"})
+
+            # a stream with 3 replicas works; it keeps taking messages while a node restarts
+            nc = Nats(base)
+            try:
+                r = nc.js("STREAM.CREATE.KEELTEST", {"name": "KEELTEST", "subjects": ["keeltest.>"],
+                                                    "storage": "file", "num_replicas": 3})
+                self.assertNotIn("error", r)
+                self.assertEqual(r["config"]["num_replicas"], 3)
+                self.assertEqual(nc.request("keeltest.a", b"one")["seq"], 1)
+                old = reps[1]["pid"]
+                self.assertEqual(s.run("kill", "nats#2").returncode, 0)
+                # if nats-2 led the stream, the other two elect a new leader first (a few seconds)
+                def new_leader():
+                    try:
+                        return nc.js("STREAM.INFO.KEELTEST").get("cluster", {}).get("leader") not in (None, "", "nats-2")
+                    except OSError:
+                        return False
+                self.assertTrue(s.wait(new_leader, timeout=20))
+                self.assertEqual(nc.request("keeltest.a", b"two")["seq"], 2)
+                self.assertTrue(s.wait(lambda: s.replica("nats", 2)["pid"] not in (None, old)
+                                       and s.replica("nats", 2)["health"] == "healthy", timeout=20),
+                                s.run("ps").stdout)
+                info = nc.js("STREAM.INFO.KEELTEST")
+                self.assertEqual(info["state"]["messages"], 2)
+                self.assertEqual(len(info["cluster"]["replicas"]), 2)
+            finally:
+                nc.close()
+        finally:
+            if s:
+                s.run("down")
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class FullSystemTest(unittest.TestCase):
     """deploy/compose/db.yaml + app.yaml with stand-in binaries: PostgreSQL (initdb as postgres),
-    databases per service, Redis, 2+2 service replicas, the nginx gateway and the catalog seed."""
+    databases per service, Redis, NATS JetStream, 8 services x 2 replicas, the nginx gateway (public
+    and internal servers), the catalog seed and the Telegram fake."""
 
     def test_db_and_app(self):
         d = tempfile.mkdtemp(prefix="keel-stack-full-")
         try:
             build = os.path.join(d, "build")
-            for svc in ("auth", "catalog"):
+            for svc in SERVICES:
                 os.makedirs(os.path.join(build, "services", svc))
                 path = os.path.join(build, "services", svc, "keel-" + svc)
                 with open(path, "w") as f:
                     f.write(FAKE_SERVICE)
                 os.chmod(path, 0o755)
-            ports = {k: str(free_port()) for k in ("PG_PORT", "REDIS_PORT", "GATEWAY_PORT")}
-            env = dict(ports, KEEL_BUILD_DIR=build, DRAIN_TIMEOUT_MS="1000")
-            for k in ("KEEL_SERVICE_TOKEN", "AUTH_ADMIN_PASSWORD"):
-                env[k] = ""
+            ports = {k: str(free_port()) for k in ("PG_PORT", "REDIS_PORT", "GATEWAY_PORT", "INTERNAL_GATEWAY_PORT",
+                                                    "NATS_PORT", "NATS_MONITOR_PORT")}   # cluster port: auto
             s = Stack([], os.path.join(d, "var"))
-            s.env.update(env)
-            for k in ("KEEL_SERVICE_TOKEN", "AUTH_ADMIN_PASSWORD"):
-                s.env.pop(k)
+            for k in FOREIGN_ENV:
+                s.env.pop(k, None)
+            s.env.update(ports, KEEL_BUILD_DIR=build, DRAIN_TIMEOUT_MS="1000")
             try:
                 r = s.run("up", "-d", "--timeout", "30", timeout=60)
-                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.logs(s))
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + stack_logs(s))
                 self.assertRegex(r.stdout, r"auth admin password: \S+")
                 secrets = read(os.path.join(s.var_dir, "secrets.env"))
                 self.assertIn("KEEL_SERVICE_TOKEN=", secrets)
+                bot_token = re.search(r"(?m)^TELEGRAM_BOT_TOKEN=(\S+)$", secrets).group(1)
                 self.assertNotIn("ADMIN", secrets)
                 self.assertEqual(os.stat(os.path.join(s.var_dir, "secrets.env")).st_mode & 0o777, 0o600)
                 st = s.state()
-                self.assertEqual([len(st["services"][x]["replicas"]) for x in ("auth", "catalog")], [2, 2])
+                self.assertEqual([len(st["services"][x]["replicas"]) for x in SERVICES], [2] * len(SERVICES))
+                nats_url = f"nats://127.0.0.1:{ports['NATS_PORT']}"
+                monitor = f"http://127.0.0.1:{ports['NATS_MONITOR_PORT']}"
+                self.assertRegex(r.stdout, rf"nats +port {ports['NATS_PORT']} +{nats_url}  {monitor}/")
+                fake = re.search(r"telegram-fake +port \d+ +(http://127\.0\.0\.1:\d+)/_fake/messages", r.stdout)
+                self.assertTrue(fake, r.stdout)
+                fake = fake.group(1)
 
                 # PostgreSQL: initdb'd as postgres, per-service role + database, fsync on
                 pg = st["services"]["postgres"]["replicas"][0]
@@ -478,14 +806,64 @@ class FullSystemTest(unittest.TestCase):
                 q = subprocess.run(psql + ["select count(*), current_setting('fsync') from products", dsn],
                                    capture_output=True, text=True)
                 self.assertEqual(q.stdout.strip(), "12|on", q.stderr)
-                dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname=auth user=auth password=auth"
-                q = subprocess.run(psql + ["select current_user", dsn], capture_output=True, text=True)
-                self.assertEqual(q.stdout.strip(), "auth", q.stderr)
+                for svc in SERVICES:
+                    dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname={svc} user={svc} password={svc}"
+                    q = subprocess.run(psql + ["select current_user || '@' || current_database()", dsn],
+                                       capture_output=True, text=True)
+                    self.assertEqual(q.stdout.strip(), f"{svc}@{svc}", q.stderr)
                 r2 = subprocess.run(["redis-cli", "-p", ports["REDIS_PORT"], "ping"], capture_output=True, text=True)
                 self.assertEqual(r2.stdout.strip(), "PONG")
 
-                # the gateway
+                # NATS: one JetStream node, data under var/nats, healthy, listening on loopback only
+                self.assertEqual(json.loads(http(monitor + "/healthz?js-enabled-only=true")[2]), {"status": "ok"})
+                varz = json.loads(http(monitor + "/varz")[2])
+                self.assertEqual((varz["server_name"], varz["host"], varz["http_host"], varz["port"]),
+                                 ("nats-1", "127.0.0.1", "127.0.0.1", int(ports["NATS_PORT"])))
+                self.assertNotIn("name", varz.get("cluster") or {})
+                jsz = json.loads(http(monitor + "/jsz")[2])
+                self.assertEqual(jsz["config"]["store_dir"], os.path.join(s.var_dir, "nats", "nats-1", "jetstream"))
+                self.assertEqual(jsz["config"]["max_memory"], 256 << 20)
+                nc = Nats(int(ports["NATS_PORT"]))
+                try:
+                    r3 = nc.js("STREAM.CREATE.KEELTEST", {"name": "KEELTEST", "subjects": ["keeltest.>"], "storage": "file"})
+                    self.assertNotIn("error", r3)
+                    self.assertEqual(nc.request("keeltest.x", b"kept")["seq"], 1)
+                finally:
+                    nc.close()
+
+                # the services' bus settings
                 gw = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+                for svc in SERVICES:
+                    prefix = f"/api/{svc}/" + ("login" if svc == "auth" else "x")
+                    code, _, body = http(gw + prefix, method="GET")
+                    self.assertEqual(code, 200, (svc, body))
+                    j = json.loads(body)
+                    self.assertEqual((j["service"], j["path"]), (svc, prefix))
+                    self.assertEqual((j["env"]["NATS_URL"], j["env"]["BUS_REPLICAS"]), (nats_url, "1"))
+                internal = f"http://127.0.0.1:{ports['INTERNAL_GATEWAY_PORT']}"
+                j = json.loads(http(gw + "/api/orders/x")[2])
+                self.assertEqual(j["env"]["CATALOG_URL"], f"{internal}/catalog")
+                j = json.loads(http(gw + "/api/notifications/x")[2])
+                self.assertEqual(j["env"]["TELEGRAM_API_BASE"], fake)
+
+                # the internal gateway: /<svc>/... -> <svc>'s /..., /internal/ included
+                code, _, body = http(f"{internal}/catalog/internal/products?ids=a,b", headers={"X-Request-Id": "int-1"})
+                self.assertEqual(code, 200, body)
+                j = json.loads(body)
+                self.assertEqual((j["service"], j["path"], j["request_id"]), ("catalog", "/internal/products?ids=a,b", "int-1"))
+                self.assertEqual(json.loads(http(f"{internal}/orders/internal/x", data=b"{}", method="POST")[2])["path"],
+                                 "/internal/x")
+                code, hdr, body = http(f"{internal}/nope/internal/x")
+                self.assertEqual((code, hdr.get("Content-Type")), (404, "application/problem+json"))
+
+                # the Telegram fake got a message from each notifications replica, with the bot token
+                msgs = json.loads(http(fake + "/_fake/messages")[2])
+                self.assertEqual(sorted(m["text"] for m in msgs), ["notifications-1 up", "notifications-2 up"])
+                code, _, body = http(f"{fake}/botWRONG/getMe")
+                self.assertEqual(code, 401)
+                self.assertEqual(http(f"{fake}/bot{bot_token}/getMe")[0], 200)
+
+                # the gateway
                 seen = set()
                 for _ in range(6):
                     code, hdr, body = http(gw + "/api/catalog/products?limit=2", headers={"X-Request-Id": "abc-123"})
@@ -498,7 +876,8 @@ class FullSystemTest(unittest.TestCase):
                 code, hdr, body = http(gw + "/api/auth/.well-known/jwks.json")
                 self.assertEqual((code, json.loads(body)["service"]), (200, "auth"))
                 self.assertTrue(hdr.get("X-Request-Id"))
-                for path in ("/nope", "/internal/x", "/api/catalog/internal/reserve", "/api/auth/internal"):
+                for path in ("/nope", "/internal/x", "/api/catalog/internal/reserve", "/api/auth/internal",
+                             "/api/orders/internal/x", "/catalog/internal/products"):
                     code, hdr, body = http(gw + path)
                     self.assertEqual(code, 404, path)
                     self.assertEqual(hdr.get("Content-Type"), "application/problem+json")
@@ -509,10 +888,31 @@ class FullSystemTest(unittest.TestCase):
                 self.assertEqual(http(gw + "/nginx-static")[2], b"ok")
                 codes = [http(gw + "/api/auth/login", data=b"{}", method="POST")[0] for _ in range(40)]
                 self.assertIn(429, codes)
-                access = [json.loads(x) for x in read(os.path.join(s.var_dir, "nginx", "access.log")).splitlines()]
+
+                # POST /api/orders reaches orders; a failed POST is not retried on the other
+                # instance, a failed GET is (the last orders calls: both instances now count as failed)
+                code, _, body = http(gw + "/api/orders", data=b"{}", method="POST")
+                self.assertEqual((code, json.loads(body)["path"], json.loads(body)["method"]), (200, "/api/orders", "POST"))
+                code, _, _ = http(gw + "/api/orders?fail=502", data=b"{}", method="POST", headers={"X-Request-Id": "post-once"})
+                self.assertEqual(code, 502)
+                code, _, _ = http(gw + "/api/orders/1?fail=502", headers={"X-Request-Id": "get-retried"})
+                self.assertEqual(code, 502)
+
+                def access_log():   # nginx writes the line just after the answer: wait for the last one
+                    return [json.loads(x) for x in read(os.path.join(s.var_dir, "nginx", "access.log")).splitlines()]
+                self.assertTrue(s.wait(lambda: any(a["request_id"] == "get-retried" for a in access_log()), 5))
+                access = access_log()
                 mine = [a for a in access if a["request_id"] == "abc-123"]
                 self.assertEqual(len(mine), 6)
                 self.assertEqual((mine[0]["status"], mine[0]["method"]), (200, "GET"))
+                post = [a for a in access if a["request_id"] == "post-once"]
+                self.assertEqual(len(post), 1)
+                self.assertEqual((post[0]["method"], post[0]["upstream_status"]), ("POST", "502"))
+                self.assertEqual(len(post[0]["upstream"].split(",")), 1, post[0])
+                get = [a for a in access if a["request_id"] == "get-retried"]
+                self.assertEqual(get[0]["upstream_status"], "502, 502", get[0])
+                self.assertTrue(any(a["request_id"] == "int-1" and a["uri"] == "/catalog/internal/products?ids=a,b"
+                                    for a in access))
 
                 # kill a catalog replica: the gateway keeps answering (retry on the next instance)
                 s.run("kill", "catalog#1")
@@ -520,6 +920,19 @@ class FullSystemTest(unittest.TestCase):
                     self.assertEqual(http(gw + "/api/catalog/products")[0], 200)
                 self.assertTrue(s.wait(lambda: s.replica("catalog", 1)["health"] == "healthy"
                                        and s.replica("catalog", 1)["restarts"] == 1))
+
+                # kill nats: restarted by its policy, healthy again, the stream's message still there
+                old = s.replica("nats", 1)["pid"]
+                self.assertEqual(s.run("kill", "nats").returncode, 0)
+                self.assertTrue(s.wait(lambda: s.replica("nats", 1)["pid"] not in (None, old)
+                                       and s.replica("nats", 1)["health"] == "healthy"), s.run("ps").stdout)
+                self.assertEqual(s.replica("nats", 1)["restarts"], 1)
+                nc = Nats(int(ports["NATS_PORT"]))
+                try:
+                    self.assertEqual(nc.js("STREAM.INFO.KEELTEST")["state"]["messages"], 1)
+                finally:
+                    nc.close()
+
                 pids = [x["pid"] for sv in s.state()["services"].values() for x in sv["replicas"]]
                 r = s.run("down")
                 self.assertEqual(r.returncode, 0)
@@ -528,11 +941,18 @@ class FullSystemTest(unittest.TestCase):
 
                 # second up: reuses the data; no new admin password
                 r = s.run("up", "-d", "--timeout", "30", timeout=60)
-                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.logs(s))
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + stack_logs(s))
                 self.assertNotIn("admin password", r.stdout)
                 dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname=catalog user=catalog password=catalog"
                 q = subprocess.run(psql + ["select count(*) from products", dsn], capture_output=True, text=True)
                 self.assertEqual(q.stdout.strip(), "12")
+                nc = Nats(int(ports["NATS_PORT"]))
+                try:
+                    self.assertEqual(nc.js("STREAM.INFO.KEELTEST")["state"]["messages"], 1)
+                finally:
+                    nc.close()
+                fake = re.search(r"telegram-fake +port \d+ +(http://127\.0\.0\.1:\d+)/_fake/messages", r.stdout).group(1)
+                self.assertEqual(len(json.loads(http(fake + "/_fake/messages")[2])), 4)   # kept in var/telegram-fake
             finally:
                 s.run("down")
         finally:
@@ -540,13 +960,6 @@ class FullSystemTest(unittest.TestCase):
             if os.path.islink(pgdir):  # relocated (the temp dir is not reachable by postgres)
                 shutil.rmtree(os.path.dirname(os.path.realpath(pgdir)), ignore_errors=True)
             shutil.rmtree(d, ignore_errors=True)
-
-    def logs(self, s):
-        out = []
-        logdir = os.path.join(s.var_dir, "log")
-        for n in sorted(os.listdir(logdir)) if os.path.isdir(logdir) else []:
-            out.append(f"--- {n}\n" + read(os.path.join(logdir, n))[-3000:])
-        return "\n".join(out)
 
 
 if __name__ == "__main__":
