@@ -1,0 +1,131 @@
+// The receipt consumer on a real bus: payments.payment_captured.v1 delivered under
+// several event ids still yields one receipt and one fiscal.receipt_issued.v1.
+#include <mutex>
+
+#include <boost/json/object.hpp>
+
+#include <keel/bus/bus.hpp>
+#include <keel/core/uuid.hpp>
+#include <keel/pg/migrations.hpp>
+#include <keel/testing/coro_test.hpp>
+#include <keel/testing/servers.hpp>
+
+#include "receipt.hpp"
+#include "receipt_store.hpp"
+
+namespace keel::fiscal {
+std::span<const pg::Migration> Migrations();
+namespace {
+namespace json = boost::json;
+
+Task<void> Sleep(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(d);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+Task<void> Nothing() { co_return; }
+
+bus::BusSettings Settings(const std::string& service) {
+    bus::BusSettings s;
+    s.urls = {testing::NatsServer::Shared().Url()};
+    s.service = service;
+    s.instance_id = service + "-1";
+    s.relay_poll = std::chrono::milliseconds(50);
+    s.stream_max_bytes = 64 << 20;
+    return s;
+}
+
+Task<std::shared_ptr<pg::Pool>> Database(const std::string& name) {
+    pg::PoolOptions options;
+    options.dsn = testing::PgServer::Shared().CreateDatabase(name);
+    co_return pg::Pool::Create(co_await asio::this_coro::executor, options);
+}
+
+struct Listener {
+    std::mutex mutex;
+    std::vector<json::object> issued;
+
+    bus::PlainHandler Handler() {
+        return [this](std::span<const bus::Event> events) {
+            std::lock_guard lock(mutex);
+            for (const auto& e : events) issued.push_back(e.payload.as_object());
+            return Nothing();
+        };
+    }
+    std::size_t Size() {
+        std::lock_guard lock(mutex);
+        return issued.size();
+    }
+};
+
+Task<void> Capture(bus::Bus& payments, const json::value& payload) {
+    const auto origin = payments.FromRequest("", "", "test");
+    auto body = [&](pg::Connection& c) -> Task<void> {
+        co_await payments.Emit(c, "payments.payment_captured.v1", payload, origin);
+    };
+    co_await payments.Transaction(body);
+}
+
+KEEL_CORO_TEST(ReceiptConsumer, ARepeatedPaymentIsReceiptedOnce) {
+    auto executor = co_await asio::this_coro::executor;
+    auto pool = co_await Database("fiscal_bus");
+    co_await pg::Migrate(*pool, Migrations(), "fiscal");
+    auto fiscal = bus::Bus::Create(executor, pool, Settings("fiscal"));
+    fiscal->Publishes("fiscal.receipt_issued.v1");
+    fiscal->Subscribe("payments.payment_captured.v1", ReceiptHandler(*fiscal));
+    co_await fiscal->Start();
+
+    Listener listener;
+    auto payments_pool = co_await Database("fiscal_bus_payments");
+    auto payments = bus::Bus::Create(executor, payments_pool, Settings("payments"));
+    payments->Publishes("payments.payment_captured.v1");
+    payments->SubscribePlain("fiscal.receipt_issued.v1", listener.Handler());
+    co_await payments->Start();
+
+    const auto user = Uuid::V7().ToString();
+    const auto order = Uuid::V7().ToString();
+    const auto payment = Uuid::V7().ToString();
+    const json::value captured =
+        json::object{{"payment_id", payment}, {"order_id", order}, {"user_id", user},
+                     {"amount", 1250},        {"currency", "USD"}, {"captured_at", 1}};
+    const json::value other = json::object{{"payment_id", Uuid::V7().ToString()},
+                                           {"order_id", Uuid::V7().ToString()},
+                                           {"user_id", user},
+                                           {"amount", 80},
+                                           {"currency", "USD"},
+                                           {"captured_at", 2}};
+    // Three events (three event ids) for one payment, and one for another.
+    co_await Capture(*payments, captured);
+    co_await Capture(*payments, captured);
+    co_await Capture(*payments, other);
+    co_await Capture(*payments, captured);
+
+    for (int i = 0; i < 1000 && listener.Size() < 2; ++i)
+        co_await Sleep(std::chrono::milliseconds(20));
+    co_await Sleep(std::chrono::milliseconds(500));  // room for a wrong extra event
+    EXPECT_EQ(listener.Size(), 2u);
+    ReceiptStore store(pool);
+    const auto stats = co_await store.Count();
+    EXPECT_EQ(stats.receipts, 2);
+    EXPECT_EQ(stats.distinct_orders, 2);
+
+    const auto stored = co_await store.List(std::nullopt, order, 50);
+    EXPECT_EQ(stored.size(), 1u);
+    if (!stored.empty() && !listener.issued.empty()) {
+        const auto& e = listener.issued[0];
+        EXPECT_EQ(e.at("receipt_id").as_string(), stored[0].id);
+        EXPECT_EQ(e.at("receipt_number").to_number<std::int64_t>(), stored[0].number);
+        EXPECT_EQ(e.at("order_id").as_string(), order);
+        EXPECT_EQ(e.at("payment_id").as_string(), payment);
+        EXPECT_EQ(e.at("user_id").as_string(), user);
+        EXPECT_EQ(e.at("amount").to_number<std::int64_t>(), 1250);
+        EXPECT_EQ(e.at("currency").as_string(), "USD");
+        EXPECT_EQ(e.at("issued_at").to_number<std::int64_t>(), stored[0].issued_at_ms);
+    }
+    co_await payments->Stop();
+    co_await fiscal->Stop();
+}
+
+}  // namespace
+}  // namespace keel::fiscal

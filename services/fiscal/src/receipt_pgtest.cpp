@@ -1,0 +1,135 @@
+// Receipts against a real PostgreSQL: one per payment and per order, whatever
+// delivers the payment twice, and the reads of the API.
+#include <keel/core/uuid.hpp>
+#include <keel/pg/migrations.hpp>
+#include <keel/testing/coro_test.hpp>
+#include <keel/testing/servers.hpp>
+
+#include "receipt.hpp"
+#include "receipt_store.hpp"
+
+namespace keel::fiscal {
+std::span<const pg::Migration> Migrations();
+namespace {
+
+Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
+    pg::PoolOptions options;
+    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
+    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
+    co_await pg::Migrate(*pool, Migrations(), "fiscal");
+    co_return pool;
+}
+
+std::string NewId() { return Uuid::V7().ToString(); }
+
+PaymentCaptured Payment(const std::string& user, std::int64_t amount) {
+    return PaymentCaptured{NewId(), NewId(), user, amount, "USD"};
+}
+
+// IssueReceipt in its own transaction, as the consumer runs it.
+Task<std::optional<Receipt>> Issue(pg::Pool& pool, PaymentCaptured payment) {
+    std::optional<Receipt> receipt;
+    auto body = [&](pg::Connection& c) -> Task<void> {
+        receipt = co_await IssueReceipt(c, payment);
+    };
+    co_await pool.Transaction(body);
+    co_return receipt;
+}
+
+KEEL_CORO_TEST(Receipts, EachPaymentAndEachOrderGetsExactlyOne) {
+    auto pool = co_await MigratedPool("fiscal_once");
+    ReceiptStore store(pool);
+    const auto user = NewId();
+    const auto payment = Payment(user, 1250);
+    const auto first = co_await Issue(*pool, payment);
+    EXPECT_TRUE(first.has_value());
+    if (!first) co_return;
+    EXPECT_TRUE(Uuid::Parse(first->id).has_value());
+    EXPECT_EQ(first->order_id, payment.order_id);
+    EXPECT_EQ(first->amount, 1250);
+    EXPECT_EQ(first->issued_at.size(), 24u);
+    EXPECT_GT(first->issued_at_ms, 1'700'000'000'000);
+
+    // The same payment again; another payment of the same order; the same payment
+    // named with another order: none issues a receipt.
+    EXPECT_FALSE((co_await Issue(*pool, payment)).has_value());
+    auto second_payment = payment;
+    second_payment.payment_id = NewId();
+    EXPECT_FALSE((co_await Issue(*pool, second_payment)).has_value());
+    auto other_order = payment;
+    other_order.order_id = NewId();
+    EXPECT_FALSE((co_await Issue(*pool, other_order)).has_value());
+
+    // Duplicates used no number: the next receipt follows directly.
+    const auto next = co_await Issue(*pool, Payment(user, 99));
+    EXPECT_TRUE(next.has_value());
+    if (next) {
+        EXPECT_EQ(next->number, first->number + 1);
+    }
+
+    const auto stats = co_await store.Count();
+    EXPECT_EQ(stats.receipts, 2);
+    EXPECT_EQ(stats.distinct_orders, 2);
+}
+
+KEEL_CORO_TEST(Receipts, ConcurrentDeliveriesOfOnePaymentIssueOne) {
+    auto pool = co_await MigratedPool("fiscal_race");
+    const auto payment = Payment(NewId(), 500);
+    std::size_t remaining = 12;
+    int issued = 0;
+    std::exception_ptr failure;
+    auto deliver = [&]() -> Task<void> {
+        if (co_await Issue(*pool, payment)) ++issued;
+    };
+    auto executor = co_await asio::this_coro::executor;
+    for (std::size_t i = 0; i < 12; ++i) {
+        asio::co_spawn(executor, deliver(), [&](std::exception_ptr e) {
+            if (e && !failure) failure = e;
+            --remaining;
+        });
+    }
+    asio::steady_timer timer(executor);
+    while (remaining > 0) {
+        timer.expires_after(std::chrono::milliseconds(5));
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+    EXPECT_FALSE(failure);
+    EXPECT_EQ(issued, 1);
+    auto count = co_await pool->Execute("SELECT count(*) FROM receipts");
+    EXPECT_EQ(count.Int(0, 0), 1);
+}
+
+KEEL_CORO_TEST(Receipts, ListsByOwnerAndOrderNewestFirst) {
+    auto pool = co_await MigratedPool("fiscal_list");
+    ReceiptStore store(pool);
+    const auto ann = NewId();
+    const auto bob = NewId();
+    const auto ann_first = co_await Issue(*pool, Payment(ann, 100));
+    const auto bob_only = co_await Issue(*pool, Payment(bob, 200));
+    const auto ann_second = co_await Issue(*pool, Payment(ann, 300));
+    EXPECT_TRUE(ann_first && bob_only && ann_second);
+    if (!ann_first || !bob_only || !ann_second) co_return;
+
+    const auto anns = co_await store.List(ann, std::nullopt, 50);
+    EXPECT_EQ(anns.size(), 2u);
+    if (anns.size() == 2) {
+        EXPECT_EQ(anns[0].id, ann_second->id);
+        EXPECT_EQ(anns[1].id, ann_first->id);
+        EXPECT_EQ(anns[1].payment_id, ann_first->payment_id);
+        EXPECT_EQ(anns[1].amount, 100);
+        EXPECT_EQ(anns[1].currency, "USD");
+        EXPECT_EQ(anns[1].issued_at, ann_first->issued_at);
+    }
+    EXPECT_EQ((co_await store.List(std::nullopt, std::nullopt, 50)).size(), 3u);
+    EXPECT_EQ((co_await store.List(std::nullopt, std::nullopt, 2)).size(), 2u);
+    const auto by_order = co_await store.List(std::nullopt, bob_only->order_id, 50);
+    EXPECT_EQ(by_order.size(), 1u);
+    if (by_order.size() == 1) {
+        EXPECT_EQ(by_order[0].user_id, bob);
+    }
+    // Another user's order stays hidden from ann.
+    EXPECT_TRUE((co_await store.List(ann, bob_only->order_id, 50)).empty());
+}
+
+}  // namespace
+}  // namespace keel::fiscal

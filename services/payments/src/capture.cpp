@@ -1,0 +1,132 @@
+#include "capture.hpp"
+
+#include <stdexcept>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <keel/core/log.hpp>
+#include <keel/core/uuid.hpp>
+
+#include "ledger.hpp"
+
+namespace keel::payments {
+namespace json = boost::json;
+
+StockReserved ReadStockReserved(const json::value& payload) {
+    const auto& o = payload.as_object();
+    StockReserved order{
+        json::value_to<std::string>(o.at("order_id")), json::value_to<std::string>(o.at("user_id")),
+        o.at("total").to_number<std::int64_t>(), json::value_to<std::string>(o.at("currency"))};
+    if (!Uuid::Parse(order.order_id) || !Uuid::Parse(order.user_id)) {
+        throw std::invalid_argument("stock_reserved with a malformed order_id or user_id: " +
+                                    order.order_id + ", " + order.user_id);
+    }
+    return order;
+}
+
+constexpr std::string_view kLockOrder =
+    "SELECT pg_advisory_xact_lock(hashtextextended('payments:order:' || $1, 0))";
+constexpr std::string_view kDecided = R"(
+SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE order_id = $1)
+    OR EXISTS (SELECT 1 FROM payment_declines WHERE order_id = $1))";
+// Checked and debited in one statement: concurrent captures of one wallet queue on
+// its row and each re-checks the balance it finds.
+constexpr std::string_view kDebit = R"(
+UPDATE wallets SET balance = balance - $2, updated_at = now()
+WHERE user_id = $1 AND currency = $3 AND balance >= $2)";
+constexpr std::string_view kWalletCurrency = "SELECT currency FROM wallets WHERE user_id = $1";
+constexpr std::string_view kDecline = R"(
+INSERT INTO payment_declines (order_id, user_id, amount, currency, reason)
+VALUES ($1, $2, $3, $4, $5))";
+
+namespace {
+
+// Why the conditional debit matched no row.
+Task<std::string> DeclineReason(pg::Connection& c, const StockReserved& order) {
+    auto wallet = co_await c.Execute(kWalletCurrency, order.user_id);
+    if (wallet.Rows() == 0) co_return kNoWallet;
+    if (wallet.Text(0, 0) != order.currency) co_return kCurrencyMismatch;
+    co_return kInsufficientFunds;
+}
+
+}  // namespace
+
+Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& order,
+                                    const std::string& currency) {
+    CaptureDecision decision;
+    co_await c.Execute(kLockOrder, order.order_id);
+    auto decided = co_await c.Execute(kDecided, order.order_id);
+    if (decided.Bool(0, 0)) co_return decision;  // kAlreadyDecided
+
+    decision.kind = CaptureDecision::Kind::kDeclined;
+    if (order.total <= 0) {
+        decision.reason = kInvalidAmount;
+    } else if (order.currency != currency) {
+        decision.reason = kCurrencyMismatch;
+    } else {
+        auto debited = co_await c.Execute(kDebit, order.user_id, order.total, order.currency);
+        if (debited.Affected() == 1) {
+            decision.kind = CaptureDecision::Kind::kCaptured;
+            decision.payment_id = Uuid::V7().ToString();
+            const LedgerTransaction capture{.id = decision.payment_id,
+                                            .kind = "capture",
+                                            .user_id = order.user_id,
+                                            .order_id = order.order_id,
+                                            .amount = order.total,
+                                            .currency = order.currency,
+                                            .debit_account = WalletAccount(order.user_id),
+                                            .credit_account = kMerchantAccount};
+            co_await Record(c, capture);
+            co_return decision;
+        }
+        decision.reason = co_await DeclineReason(c, order);
+    }
+    co_await c.Execute(kDecline, order.order_id, order.user_id, order.total, order.currency,
+                       decision.reason);
+    co_return decision;
+}
+
+namespace {
+
+Task<void> HandleStockReserved(bus::Bus* bus, std::string currency, pg::Connection& c,
+                               const bus::Event& event) {
+    const StockReserved order = ReadStockReserved(event.payload);
+    const CaptureDecision decision = co_await DecideCapture(c, order, currency);
+    switch (decision.kind) {
+        case CaptureDecision::Kind::kAlreadyDecided: {
+            log::Info("order already decided; nothing to do", {{"order_id", order.order_id}});
+            co_return;
+        }
+        case CaptureDecision::Kind::kCaptured: {
+            const json::value captured = json::object{
+                {"payment_id", decision.payment_id}, {"order_id", order.order_id},
+                {"user_id", order.user_id},          {"amount", order.total},
+                {"currency", order.currency},        {"captured_at", bus::NowMicros() / 1000}};
+            co_await bus->Emit(c, "payments.payment_captured.v1", captured, event.next);
+            co_return;
+        }
+        case CaptureDecision::Kind::kDeclined: {
+            log::Info("payment declined", {{"order_id", order.order_id},
+                                           {"user_id", order.user_id},
+                                           {"reason", decision.reason}});
+            const json::value declined = json::object{{"order_id", order.order_id},
+                                                      {"user_id", order.user_id},
+                                                      {"amount", order.total},
+                                                      {"reason", decision.reason}};
+            co_await bus->Emit(c, "payments.payment_declined.v1", declined, event.next);
+            co_return;
+        }
+    }
+}
+
+}  // namespace
+
+bus::EventHandler CaptureHandler(bus::Bus& bus, std::string currency) {
+    return
+        [bus = &bus, currency = std::move(currency)](pg::Connection& c, const bus::Event& event) {
+            return HandleStockReserved(bus, currency, c, event);
+        };
+}
+
+}  // namespace keel::payments

@@ -1,0 +1,139 @@
+// The capture consumer on a real bus: catalog.stock_reserved.v1 in, one
+// payments.payment_captured.v1 or payments.payment_declined.v1 out per order.
+#include <mutex>
+
+#include <boost/json/object.hpp>
+
+#include <keel/bus/bus.hpp>
+#include <keel/core/uuid.hpp>
+#include <keel/pg/migrations.hpp>
+#include <keel/testing/coro_test.hpp>
+#include <keel/testing/servers.hpp>
+
+#include "capture.hpp"
+#include "wallet_store.hpp"
+
+namespace keel::payments {
+std::span<const pg::Migration> Migrations();
+namespace {
+namespace json = boost::json;
+
+Task<void> Sleep(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(d);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+bus::BusSettings Settings(const std::string& service) {
+    bus::BusSettings s;
+    s.urls = {testing::NatsServer::Shared().Url()};
+    s.service = service;
+    s.instance_id = service + "-1";
+    s.relay_poll = std::chrono::milliseconds(50);
+    s.stream_max_bytes = 64 << 20;
+    return s;
+}
+
+Task<std::shared_ptr<pg::Pool>> Database(const std::string& name) {
+    pg::PoolOptions options;
+    options.dsn = testing::PgServer::Shared().CreateDatabase(name);
+    co_return pg::Pool::Create(co_await asio::this_coro::executor, options);
+}
+
+Task<void> Nothing() { co_return; }
+
+// What the stand-in for catalog and orders heard from payments.
+struct Listener {
+    std::mutex mutex;
+    std::vector<json::object> captured;
+    std::vector<json::object> declined;
+
+    bus::PlainHandler Into(std::vector<json::object>& list) {
+        return [this, &list](std::span<const bus::Event> events) {
+            std::lock_guard lock(mutex);
+            for (const auto& e : events) list.push_back(e.payload.as_object());
+            return Nothing();
+        };
+    }
+    bool Heard(std::size_t captures, std::size_t declines) {
+        std::lock_guard lock(mutex);
+        return captured.size() == captures && declined.size() == declines;
+    }
+};
+
+Task<void> Reserve(bus::Bus& catalog, const std::string& order_id, const std::string& user_id,
+                   std::int64_t total) {
+    const json::value payload = json::object{
+        {"order_id", order_id}, {"user_id", user_id}, {"total", total}, {"currency", "USD"}};
+    const auto origin = catalog.FromRequest("", "", "test");
+    auto body = [&](pg::Connection& c) -> Task<void> {
+        co_await catalog.Emit(c, "catalog.stock_reserved.v1", payload, origin);
+    };
+    co_await catalog.Transaction(body);
+}
+
+KEEL_CORO_TEST(CaptureConsumer, OneDecisionPerOrderReachesTheBus) {
+    auto executor = co_await asio::this_coro::executor;
+    auto pool = co_await Database("payments_bus");
+    co_await pg::Migrate(*pool, Migrations(), "payments");
+    auto payments = bus::Bus::Create(executor, pool, Settings("payments"));
+    payments->Publishes("payments.payment_captured.v1");
+    payments->Publishes("payments.payment_declined.v1");
+    payments->Subscribe("catalog.stock_reserved.v1", CaptureHandler(*payments, "USD"));
+    co_await payments->Start();
+
+    Listener heard;
+    auto catalog_pool = co_await Database("payments_bus_catalog");
+    auto catalog = bus::Bus::Create(executor, catalog_pool, Settings("catalog"));
+    catalog->Publishes("catalog.stock_reserved.v1");
+    catalog->SubscribePlain("payments.payment_captured.v1", heard.Into(heard.captured));
+    catalog->SubscribePlain("payments.payment_declined.v1", heard.Into(heard.declined));
+    co_await catalog->Start();
+
+    WalletStore wallets(pool, "USD");
+    const auto user = Uuid::V7().ToString();
+    co_await wallets.TopUpWallet(user, 1000, std::nullopt);
+    const auto paid = Uuid::V7().ToString();
+    const auto unpaid = Uuid::V7().ToString();
+    const auto started_ms = bus::NowMicros() / 1000;
+    co_await Reserve(*catalog, paid, user, 600);
+    co_await Reserve(*catalog, unpaid, user, 600);  // 400 left: declined
+    co_await Reserve(*catalog, paid, user, 600);    // the same order again: silence
+
+    for (int i = 0; i < 1000 && !heard.Heard(1, 1); ++i)
+        co_await Sleep(std::chrono::milliseconds(20));
+    co_await Sleep(std::chrono::milliseconds(500));  // room for a wrong extra event
+    EXPECT_TRUE(heard.Heard(1, 1))
+        << heard.captured.size() << " captured, " << heard.declined.size() << " declined";
+
+    auto payment = co_await pool->Execute(
+        "SELECT id FROM ledger_transactions WHERE kind = 'capture' AND order_id = $1", paid);
+    EXPECT_EQ(payment.Rows(), 1);
+    if (heard.captured.size() == 1 && payment.Rows() == 1) {
+        const auto& c = heard.captured[0];
+        EXPECT_EQ(c.at("payment_id").as_string(), payment.Text(0, 0));
+        EXPECT_EQ(c.at("order_id").as_string(), paid);
+        EXPECT_EQ(c.at("user_id").as_string(), user);
+        EXPECT_EQ(c.at("amount").to_number<std::int64_t>(), 600);
+        EXPECT_EQ(c.at("currency").as_string(), "USD");
+        const auto captured_at = c.at("captured_at").to_number<std::int64_t>();
+        EXPECT_GE(captured_at, started_ms);
+        EXPECT_LE(captured_at, bus::NowMicros() / 1000);
+    }
+    if (heard.declined.size() == 1) {
+        const auto& d = heard.declined[0];
+        EXPECT_EQ(d.at("order_id").as_string(), unpaid);
+        EXPECT_EQ(d.at("user_id").as_string(), user);
+        EXPECT_EQ(d.at("amount").to_number<std::int64_t>(), 600);
+        EXPECT_EQ(d.at("reason").as_string(), kInsufficientFunds);
+    }
+    EXPECT_EQ((co_await wallets.Get(user)).balance, 400);
+    const auto check = co_await wallets.Check();
+    EXPECT_EQ(check.entries_sum, 0);
+    EXPECT_EQ(check.wallets_sum, check.wallet_entries_sum);
+    co_await catalog->Stop();
+    co_await payments->Stop();
+}
+
+}  // namespace
+}  // namespace keel::payments
