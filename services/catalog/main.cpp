@@ -1,8 +1,10 @@
-// catalog: products, prices and stock; cached reads; admin writes.
+// catalog: products, prices and stock; cached reads; admin writes; stock reservations
+// of the checkout saga.
 #include <keel/auth/jwt_authenticator.hpp>
 #include <keel/service/app.hpp>
 
 #include "routes.hpp"
+#include "stock_events.hpp"
 
 namespace keel::catalog {
 std::span<const pg::Migration> Migrations();
@@ -23,6 +25,16 @@ static int Run(keel::core::EnvConfig& config) {
     auto ctx = std::make_shared<cat::CatalogContext>();
     ctx->store = std::make_shared<cat::ProductStore>(app.Pg());
     ctx->cache = std::make_shared<cat::ProductCache>(app.Redis(), cache_ttl);
+    auto bus = app.Bus();
+    bus->Publishes("catalog.stock_reserved.v1");
+    bus->Publishes("catalog.stock_rejected.v1");
+    ctx->reservations = std::make_shared<cat::ReservationStore>(app.Pg(), bus);
+    auto invalidator = std::make_shared<cat::CommittedStockInvalidator>(app.Pg(), ctx->cache);
+    bus->Subscribe("orders.order_placed.v1",
+                   cat::ReserveStockOnOrderPlaced(ctx->reservations, invalidator));
+    bus->Subscribe("orders.order_cancelled.v1",
+                   cat::ReleaseStockOnOrderCancelled(ctx->reservations, invalidator));
+    app.StartBus();
     // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
     auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
         keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);

@@ -124,6 +124,18 @@ Task<Response> InternalMany(std::shared_ptr<CatalogContext> ctx, RequestContext&
                              http::ToJson(boost::json::object{{"items", std::move(items)}}));
 }
 
+Task<Response> StockCheck(std::shared_ptr<CatalogContext> ctx, RequestContext&) {
+    const auto summary = co_await ctx->reservations->Summarize();
+    boost::json::object counts;
+    counts["reserved"] = summary.reserved;
+    counts["rejected"] = summary.rejected;
+    counts["released"] = summary.released;
+    boost::json::object body;
+    body["reserved_units"] = summary.reserved_units;
+    body["reservations"] = std::move(counts);
+    co_return http::JsonText(Status::ok, http::ToJson(body));
+}
+
 }  // namespace
 
 http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx) {
@@ -137,6 +149,7 @@ http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx) {
     router.Add(Verb::delete_, "/api/catalog/products/{id}", Access::kAdmin,
                http::Bind(Delete, ctx));
     router.Add(Verb::get, "/internal/products", Access::kService, http::Bind(InternalMany, ctx));
+    router.Add(Verb::get, "/internal/stock/check", Access::kService, http::Bind(StockCheck, ctx));
     return router;
 }
 

@@ -5,15 +5,18 @@
 
 #include "product_cache.hpp"
 #include "product_store.hpp"
+#include "reservation_store.hpp"
 
 namespace keel::catalog {
 
 struct CatalogContext {
     std::shared_ptr<ProductStore> store;
     std::shared_ptr<ProductCache> cache;
+    std::shared_ptr<ReservationStore> reservations;
 };
 
-/// Public browse routes, admin writes, and /internal/products for other services.
+/// Public browse routes, admin writes, and /internal/products and /internal/stock/check
+/// for other services and the checks of the test suites.
 http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx);
 
 }  // namespace keel::catalog

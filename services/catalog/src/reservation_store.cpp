@@ -1,0 +1,187 @@
+#include "reservation_store.hpp"
+
+#include <map>
+#include <stdexcept>
+
+#include <boost/json/object.hpp>
+
+#include <keel/core/log.hpp>
+#include <keel/core/uuid.hpp>
+
+namespace keel::catalog {
+namespace {
+
+std::vector<std::string> ProductIds(const std::vector<OrderLine>& lines) {
+    std::vector<std::string> ids;
+    ids.reserve(lines.size());
+    for (const auto& line : lines) ids.push_back(line.product_id);
+    return ids;
+}
+
+std::string QuantityArray(const std::vector<OrderLine>& lines) {
+    std::string out = "{";
+    for (const auto& line : lines) {
+        if (out.size() > 1) out += ',';
+        out += std::to_string(line.quantity);
+    }
+    return out + "}";
+}
+
+// A PostgreSQL uuid[] literal of those of `ids` that are UUIDs (others are never
+// products, and leaving them out keeps the literal well-formed).
+std::string UuidArray(const std::vector<std::string>& ids) {
+    std::string out = "{";
+    for (const auto& id : ids) {
+        if (!Uuid::Parse(id)) continue;
+        if (out.size() > 1) out += ",";
+        out += id;
+    }
+    return out + "}";
+}
+
+}  // namespace
+
+constexpr std::string_view kLockProducts =
+    "SELECT 1 FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE";
+
+Task<void> ReservationStore::LockProducts(pg::Connection& c,
+                                          const std::vector<std::string>& product_ids) {
+    if (product_ids.empty()) co_return;
+    co_await c.Execute(kLockProducts, UuidArray(product_ids));
+}
+
+constexpr std::string_view kReservedProducts = R"(
+SELECT DISTINCT item->>'product_id'
+FROM reservations r, jsonb_array_elements(r.items) AS item
+WHERE r.order_id = ANY($1::uuid[]) AND r.status = 'reserved')";
+
+Task<std::vector<std::string>> ReservationStore::ReservedProducts(
+    pg::Connection& c, const std::vector<std::string>& order_ids) {
+    std::vector<std::string> out;
+    if (order_ids.empty()) co_return out;
+    auto rows = co_await c.Execute(kReservedProducts, UuidArray(order_ids));
+    for (int i = 0; i < rows.Rows(); ++i) out.emplace_back(rows.Text(i, 0));
+    co_return out;
+}
+
+constexpr std::string_view kDecided = "SELECT status FROM reservations WHERE order_id = $1::uuid";
+
+constexpr std::string_view kLockStock = R"(
+SELECT id::text, stock FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)";
+
+constexpr std::string_view kInsertReservation = R"(
+INSERT INTO reservations (order_id, user_id, items, status)
+VALUES ($1::uuid, $2::uuid, $3::jsonb, $4)
+ON CONFLICT (order_id) DO NOTHING)";
+
+constexpr std::string_view kTakeStock = R"(
+UPDATE products p SET stock = p.stock - t.quantity, updated_at = now()
+FROM unnest($1::uuid[], $2::bigint[]) AS t(id, quantity)
+WHERE p.id = t.id)";
+
+Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
+                                                           const PlacedOrder& order,
+                                                           const bus::Origin& origin) {
+    Decision decision;
+    auto decided = co_await c.Execute(kDecided, order.order_id);
+    if (decided.Rows() > 0) co_return decision;
+
+    const auto ids = ProductIds(order.lines);
+    auto rows = co_await c.Execute(kLockStock, UuidArray(ids));
+    std::map<std::string, std::int64_t> stock;
+    for (int i = 0; i < rows.Rows(); ++i)
+        stock.emplace(std::string(rows.Text(i, 0)), rows.Int(i, 1));
+    decision.reason = RejectionReason(order.lines, stock);
+    const bool reserved = decision.reason.empty();
+    decision.outcome = reserved ? Outcome::kReserved : Outcome::kRejected;
+
+    const std::string status = reserved ? "reserved" : "rejected";
+    auto inserted = co_await c.Execute(kInsertReservation, order.order_id, order.user_id,
+                                       LinesToJson(order.lines), status);
+    if (inserted.Affected() == 0) {
+        // Another delivery of this order (under another event id) decided it meanwhile.
+        decision = Decision{};
+        co_return decision;
+    }
+    if (reserved) {
+        auto taken = co_await c.Execute(kTakeStock, UuidArray(ids), QuantityArray(order.lines));
+        if (taken.Affected() != static_cast<std::int64_t>(order.lines.size()))
+            throw std::logic_error("a locked product of order " + order.order_id + " vanished");
+    }
+    co_await Announce(c, order, decision, origin);
+    co_return decision;
+}
+
+Task<void> ReservationStore::Announce(pg::Connection& c, const PlacedOrder& order,
+                                      const Decision& decision, const bus::Origin& origin) {
+    boost::json::object event;
+    event["order_id"] = order.order_id;
+    event["user_id"] = order.user_id;
+    std::string topic = "catalog.stock_rejected.v1";
+    if (decision.outcome == Outcome::kReserved) {
+        topic = "catalog.stock_reserved.v1";
+        event["total"] = order.total;
+        event["currency"] = order.currency;
+    } else {
+        event["reason"] = decision.reason;
+    }
+    const boost::json::value payload = std::move(event);
+    co_await bus_->Emit(c, topic, payload, origin);
+}
+
+constexpr std::string_view kFindReserved = R"(
+SELECT items::text FROM reservations WHERE order_id = $1::uuid AND status = 'reserved'
+FOR UPDATE)";
+
+constexpr std::string_view kGiveBack = R"(
+UPDATE products p SET stock = p.stock + t.quantity, updated_at = now()
+FROM unnest($1::uuid[], $2::bigint[]) AS t(id, quantity)
+WHERE p.id = t.id
+RETURNING p.id::text)";
+
+constexpr std::string_view kMarkReleased = R"(
+UPDATE reservations SET status = 'released', updated_at = now() WHERE order_id = $1::uuid)";
+
+Task<std::vector<std::string>> ReservationStore::Release(pg::Connection& c,
+                                                         const std::string& order_id) {
+    std::vector<std::string> changed;
+    if (!Uuid::Parse(order_id)) {
+        log::Warn("cancelled order id is not a UUID; nothing to release", {{"order_id", order_id}});
+        co_return changed;
+    }
+    auto found = co_await c.Execute(kFindReserved, order_id);
+    if (found.Rows() == 0) co_return changed;  // rejected, released already, or never placed
+    const auto lines = LinesFromJson(found.Text(0, 0));
+    const auto ids = ProductIds(lines);
+    co_await LockProducts(c, ids);
+    auto given = co_await c.Execute(kGiveBack, UuidArray(ids), QuantityArray(lines));
+    for (int i = 0; i < given.Rows(); ++i) changed.emplace_back(given.Text(i, 0));
+    if (changed.size() != lines.size()) {
+        log::Warn("reserved products were deleted since; their stock is not restored",
+                  {{"order_id", order_id}});
+    }
+    co_await c.Execute(kMarkReleased, order_id);
+    co_return changed;
+}
+
+constexpr std::string_view kSummarize = R"(
+SELECT
+  (SELECT COALESCE(sum((item->>'quantity')::bigint), 0)
+     FROM reservations r, jsonb_array_elements(r.items) AS item
+    WHERE r.status = 'reserved'),
+  count(*) FILTER (WHERE status = 'reserved'),
+  count(*) FILTER (WHERE status = 'rejected'),
+  count(*) FILTER (WHERE status = 'released')
+FROM reservations)";
+
+Task<ReservationStore::Summary> ReservationStore::Summarize() {
+    auto rows = co_await pool_->Execute(kSummarize);
+    Summary s;
+    s.reserved_units = rows.Int(0, 0);
+    s.reserved = rows.Int(0, 1);
+    s.rejected = rows.Int(0, 2);
+    s.released = rows.Int(0, 3);
+    co_return s;
+}
+
+}  // namespace keel::catalog

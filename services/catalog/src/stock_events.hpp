@@ -1,0 +1,46 @@
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <keel/bus/bus.hpp>
+#include <keel/pg/pool.hpp>
+
+#include "product_cache.hpp"
+#include "reservation_store.hpp"
+
+namespace keel::catalog {
+
+/// Deletes the cache entries of products whose stock a consumer transaction changed,
+/// once that transaction has committed: deleting them inside it would let a reader
+/// cache the old stock again before the commit. The commit is observed with
+/// pg_xact_status on another connection, polled from 5 ms up to every 500 ms; after
+/// an abort nothing is deleted (the retry schedules its own), and after 2 minutes
+/// without an answer the entries are deleted anyway. Thread-safe.
+class CommittedStockInvalidator final {
+public:
+    CommittedStockInvalidator(std::shared_ptr<pg::Pool> pool, std::shared_ptr<ProductCache> cache)
+        : pool_(std::move(pool)), cache_(std::move(cache)) {}
+
+    /// Inside the transaction open on `c`: notes its id and starts the watch in the
+    /// background (failures there are logged, never thrown).
+    Task<void> AfterCommit(pg::Connection& c, std::vector<std::string> product_ids);
+
+private:
+    std::shared_ptr<pg::Pool> pool_;
+    std::shared_ptr<ProductCache> cache_;
+};
+
+/// The consumer of orders.order_placed.v1: reserves each order's stock or rejects
+/// it (see ReservationStore::Reserve), after locking every product of the batch in
+/// id order. A malformed event (order or user id not a UUID) throws: dead letter.
+bus::BatchHandler ReserveStockOnOrderPlaced(std::shared_ptr<ReservationStore> reservations,
+                                            std::shared_ptr<CommittedStockInvalidator> invalidator);
+
+/// The consumer of orders.order_cancelled.v1: releases the order's reservation if it
+/// holds stock (see ReservationStore::Release); nothing otherwise.
+bus::BatchHandler ReleaseStockOnOrderCancelled(
+    std::shared_ptr<ReservationStore> reservations,
+    std::shared_ptr<CommittedStockInvalidator> invalidator);
+
+}  // namespace keel::catalog

@@ -1,0 +1,132 @@
+// Co-purchase counting against a real PostgreSQL.
+#include <cctype>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <keel/core/uuid.hpp>
+#include <keel/pg/migrations.hpp>
+#include <keel/testing/coro_test.hpp>
+#include <keel/testing/servers.hpp>
+
+#include "co_purchases.hpp"
+
+namespace keel::recommendations {
+std::span<const pg::Migration> Migrations();
+namespace {
+
+const std::string kA = "00000000-0000-4000-8000-00000000000a";
+const std::string kB = "00000000-0000-4000-8000-00000000000b";
+const std::string kC = "00000000-0000-4000-8000-00000000000c";
+const std::string kD = "00000000-0000-4000-8000-00000000000d";
+
+Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
+    pg::PoolOptions options;
+    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
+    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
+    co_await pg::Migrate(*pool, Migrations(), "recommendations");
+    co_return pool;
+}
+
+bus::Event Confirmed(const std::vector<std::string>& product_ids) {
+    boost::json::array items;
+    for (const auto& id : product_ids) {
+        boost::json::object line;
+        line["product_id"] = id;
+        line["quantity"] = 1;
+        line["unit_price"] = 1200;
+        items.push_back(std::move(line));
+    }
+    bus::Event event;
+    event.envelope.topic = "orders.order_confirmed.v1";
+    boost::json::object payload;
+    payload["order_id"] = Uuid::V7().ToString();
+    payload["items"] = std::move(items);
+    event.payload = std::move(payload);
+    return event;
+}
+
+// Runs the consumer's handler for `event` in a transaction, as the bus would.
+Task<void> Handle(pg::Pool& pool, const bus::Event& event) {
+    auto handler = CountCoPurchases();
+    auto body = [&](pg::Connection& c) -> Task<void> { co_await handler(c, event); };
+    co_await pool.Transaction(body);
+}
+
+using PairList = std::vector<std::pair<std::string, std::int64_t>>;
+
+PairList Pairs(const std::vector<RelatedProduct>& items) {
+    PairList out;
+    for (const auto& r : items) out.emplace_back(r.product_id, r.count);
+    return out;
+}
+
+KEEL_CORO_TEST(CoPurchases, CountsEveryPairInBothDirections) {
+    auto pool = co_await MigratedPool("rec_pairs");
+    CoPurchaseStore store(pool);
+    const std::vector<std::string> abc = {kA, kB, kC};
+    co_await Handle(*pool, Confirmed(abc));
+    auto rows = co_await pool->Execute("SELECT count(*), sum(count) FROM co_purchases");
+    EXPECT_EQ(rows.Int(0, 0), 6);  // 3 pairs, 2 directions
+    EXPECT_EQ(rows.Int(0, 1), 6);
+
+    // Two lines of one product count once; upper-case ids are the same product.
+    std::string upper_b = kB;
+    for (auto& ch : upper_b) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const std::vector<std::string> abb = {kA, kB, upper_b, kB};
+    co_await Handle(*pool, Confirmed(abb));
+    // One product, or none: nothing to count.
+    const std::vector<std::string> only_a = {kA, kA};
+    co_await Handle(*pool, Confirmed(only_a));
+    const std::vector<std::string> none;
+    co_await Handle(*pool, Confirmed(none));
+
+    // (Expected values named first: GCC 12 miscompiles braced lists beside co_await.)
+    const PairList related_a = {{kB, 2}, {kC, 1}};
+    const PairList related_b = {{kA, 2}, {kC, 1}};
+    const PairList related_c = {{kA, 1}, {kB, 1}};  // equal counts: by product id
+    const PairList top_a = {{kB, 2}};
+    EXPECT_EQ(Pairs(co_await store.Related(kA, 50)), related_a);
+    EXPECT_EQ(Pairs(co_await store.Related(kB, 50)), related_b);
+    EXPECT_EQ(Pairs(co_await store.Related(kC, 50)), related_c);
+    EXPECT_EQ(Pairs(co_await store.Related(kA, 1)), top_a);
+    EXPECT_TRUE((co_await store.Related(kD, 50)).empty());
+}
+
+KEEL_CORO_TEST(CoPurchases, ConcurrentOrdersLoseNoCount) {
+    auto ex = co_await asio::this_coro::executor;
+    auto pool = co_await MigratedPool("rec_concurrent");
+    CoPurchaseStore store(pool);
+    // Overlapping orders in opposite line order, committed concurrently.
+    constexpr int kOrders = 40;
+    const std::vector<std::string> abc = {kA, kB, kC};
+    const std::vector<std::string> dcba = {kD, kC, kB, kA};
+    int done = 0;
+    std::vector<std::string> errors;
+    asio::steady_timer all(ex, std::chrono::steady_clock::time_point::max());
+    for (int i = 0; i < kOrders; ++i) {
+        const std::vector<std::string>& ids = (i % 2) ? dcba : abc;
+        auto one = [](pg::Pool& p, bus::Event event) -> Task<void> { co_await Handle(p, event); };
+        asio::co_spawn(ex, one(*pool, Confirmed(ids)), [&](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    errors.push_back(ex.what());
+                }
+            }
+            if (++done == kOrders) all.cancel();
+        });
+    }
+    boost::system::error_code ec;
+    co_await all.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors.front());
+    const PairList related_a = {{kB, kOrders}, {kC, kOrders}, {kD, kOrders / 2}};
+    const PairList related_d = {{kA, kOrders / 2}, {kB, kOrders / 2}, {kC, kOrders / 2}};
+    EXPECT_EQ(Pairs(co_await store.Related(kA, 50)), related_a);
+    EXPECT_EQ(Pairs(co_await store.Related(kD, 50)), related_d);
+}
+
+}  // namespace
+}  // namespace keel::recommendations
