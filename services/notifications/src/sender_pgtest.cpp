@@ -1,0 +1,498 @@
+// Consumers, delivery log and sender against real PostgreSQL and the fake Telegram Bot
+// API (tests/fakes/telegram/fake_telegram.py, started per test on a free port).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <stdexcept>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json/parse.hpp>
+
+#include <keel/bus/codec.hpp>
+#include <keel/core/uuid.hpp>
+#include <keel/http/json_body.hpp>
+#include <keel/pg/migrations.hpp>
+#include <keel/testing/coro_test.hpp>
+#include <keel/testing/servers.hpp>
+
+#include "delivery_log.hpp"
+#include "routes.hpp"
+#include "sender.hpp"
+#include "telegram.hpp"
+
+extern char** environ;
+
+namespace keel::notifications {
+std::span<const pg::Migration> Migrations();
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kToken = "123456:test-token_XYZ";
+
+// The fake as a child process; stopped (SIGTERM) when this goes out of scope.
+class FakeTelegram final {
+public:
+    FakeTelegram() {
+        int out[2];
+        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+        posix_spawn_file_actions_addclose(&actions, out[0]);
+        posix_spawn_file_actions_addclose(&actions, out[1]);
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+        std::string script = KEEL_SOURCE_DIR "/tests/fakes/telegram/fake_telegram.py";
+        std::string python = "/usr/bin/python3", port = "--port", zero = "0", token = "--token",
+                    token_value = kToken;
+        char* argv[] = {python.data(), script.data(),      port.data(), zero.data(),
+                        token.data(),  token_value.data(), nullptr};
+        const int rc = posix_spawn(&pid_, python.c_str(), &actions, nullptr, argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(out[1]);
+        if (rc != 0) {
+            ::close(out[0]);
+            throw std::runtime_error("cannot start " + script);
+        }
+        const std::string line = ReadLine(out[0]);
+        ::close(out[0]);
+        const std::string prefix = "listening on ";
+        if (!line.starts_with(prefix + "http://127.0.0.1:")) {
+            Stop();
+            throw std::runtime_error("fake telegram said: " + line);
+        }
+        base_ = line.substr(prefix.size());
+    }
+    ~FakeTelegram() { Stop(); }
+    FakeTelegram(const FakeTelegram&) = delete;
+    FakeTelegram& operator=(const FakeTelegram&) = delete;
+
+    const std::string& Base() const { return base_; }
+
+private:
+    static std::string ReadLine(int fd) {
+        std::string line;
+        pollfd p{fd, POLLIN, 0};
+        while (::poll(&p, 1, 10'000) == 1) {
+            char c = 0;
+            if (::read(fd, &c, 1) != 1 || c == '\n') break;
+            line.push_back(c);
+        }
+        return line;
+    }
+    void Stop() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGTERM);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+    pid_t pid_ = -1;
+    std::string base_;
+};
+
+Task<void> Sleep(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(d);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
+    pg::PoolOptions options;
+    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
+    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
+    co_await pg::Migrate(*pool, Migrations(), "notifications");
+    co_return pool;
+}
+
+// An event as the consumer hands it over: the payload went through its Avro schema.
+bus::Event MakeEvent(const std::string& topic, const json::value& payload,
+                     std::string event_id = Uuid::V7().ToString()) {
+    const auto& codec = bus::Codec::Embedded();
+    bus::Event e;
+    e.envelope.event_id = std::move(event_id);
+    e.envelope.topic = topic;
+    e.payload = codec.Decode(topic, codec.Encode(topic, payload));
+    return e;
+}
+
+using Handler = Task<void> (*)(pg::Connection&, const bus::Event&);
+
+Task<void> Handle(pg::Pool& pool, Handler handler, const bus::Event& event) {
+    auto body = [&](pg::Connection& c) -> Task<void> { co_await handler(c, event); };
+    co_await pool.Transaction(body);
+}
+
+Task<void> Profile(pg::Pool& pool, const std::string& user, std::optional<std::int64_t> chat,
+                   std::int64_t updated_at) {
+    json::object p{{"user_id", user},
+                   {"email", "u@example.com"},
+                   {"display_name", "u"},
+                   {"telegram_chat_id", nullptr},
+                   {"updated_at", updated_at}};
+    if (chat) p["telegram_chat_id"] = *chat;
+    const json::value payload = std::move(p);
+    co_await Handle(pool, OnProfileUpdated, MakeEvent(kProfileUpdated, payload));
+}
+
+json::array Items(std::int64_t total) {
+    return json::array{json::object{
+        {"product_id", Uuid::V7().ToString()}, {"quantity", 1}, {"unit_price", total}}};
+}
+
+bus::Event Confirmed(const std::string& order, const std::string& user, std::int64_t total) {
+    const json::value payload = json::object{
+        {"order_id", order}, {"user_id", user},   {"items", Items(total)},
+        {"total", total},    {"currency", "USD"}, {"payment_id", Uuid::V7().ToString()}};
+    return MakeEvent(kOrderConfirmed, payload);
+}
+
+bus::Event Cancelled(const std::string& order, const std::string& user, std::int64_t total) {
+    const json::value payload =
+        json::object{{"order_id", order}, {"user_id", user},   {"items", Items(total)},
+                     {"total", total},    {"currency", "EUR"}, {"reason", "payment declined"}};
+    return MakeEvent(kOrderCancelled, payload);
+}
+
+bus::Event Receipt(const std::string& order, const std::string& user, std::int64_t number,
+                   std::int64_t amount) {
+    const json::value payload = json::object{{"receipt_id", Uuid::V7().ToString()},
+                                             {"receipt_number", number},
+                                             {"order_id", order},
+                                             {"payment_id", Uuid::V7().ToString()},
+                                             {"user_id", user},
+                                             {"amount", amount},
+                                             {"currency", "USD"},
+                                             {"issued_at", 1'700'000'000'000}};
+    return MakeEvent(kReceiptIssued, payload);
+}
+
+Task<std::int64_t> Scalar(pg::Pool& pool, const std::string& sql) {
+    auto r = co_await pool.Execute(sql);
+    co_return r.IsNull(0, 0) ? -1 : r.Int(0, 0);
+}
+
+Task<std::string> Text(pg::Pool& pool, const std::string& sql) {
+    auto r = co_await pool.Execute(sql);
+    co_return r.Rows() == 0 || r.IsNull(0, 0) ? std::string("<null>") : std::string(r.Text(0, 0));
+}
+
+// Calls a route's handler as the server would after authentication.
+Task<json::value> Call(const http::Router& router, const std::string& path,
+                       const http::Principal& principal) {
+    http::Request request{http::Verb::get, path, 11};
+    std::vector<std::pair<std::string_view, std::string_view>> params;
+    const auto match = router.Find(http::Verb::get, path, params);
+    if (!match.route) throw std::runtime_error("no route " + path);
+    http::RequestContext ctx(request, "test-request", "127.0.0.1");
+    ctx.SetPrincipal(principal);
+    auto response = co_await match.route->handler(ctx);
+    EXPECT_EQ(response.result(), http::Status::ok);
+    co_return json::parse(response.body());
+}
+
+KEEL_CORO_TEST(Deliveries, OnePerEventToTheChatLinkedAtThatTimeOrSkipped) {
+    auto pool = co_await MigratedPool("notify_events");
+    const auto ann = Uuid::V7().ToString(), bob = Uuid::V7().ToString();
+    const auto o1 = Uuid::V7().ToString(), o2 = Uuid::V7().ToString(), o3 = Uuid::V7().ToString();
+    co_await Profile(*pool, ann, 1001, 2000);
+
+    const auto confirmed = Confirmed(o1, ann, 1200);
+    co_await Handle(*pool, OnOrderConfirmed, confirmed);
+    co_await Handle(*pool, OnOrderConfirmed, confirmed);  // the same event again: no new row
+    co_await Handle(*pool, OnOrderCancelled, Cancelled(o2, bob, 550));
+    co_await Handle(*pool, OnReceiptIssued, Receipt(o1, ann, 42, 1200));
+
+    EXPECT_EQ(co_await Scalar(*pool, "SELECT count(*) FROM deliveries"), 3);
+    EXPECT_EQ(co_await Text(*pool,
+                            "SELECT status || ' ' || chat_id || ' ' || text FROM deliveries "
+                            "WHERE kind = 'order_confirmed'"),
+              "pending 1001 Order " + o1 + " is confirmed. Total: 12.00 USD.");
+    EXPECT_EQ(co_await Text(*pool,
+                            "SELECT status || ' ' || last_error || ' ' || text FROM deliveries "
+                            "WHERE kind = 'order_cancelled' AND chat_id IS NULL"),
+              "skipped no linked Telegram chat Order " + o2 +
+                  " (5.50 EUR) was cancelled: payment declined.");
+    EXPECT_EQ(co_await Text(*pool, "SELECT text FROM deliveries WHERE kind = 'receipt_issued'"),
+              "Receipt No. 42 for order " + o1 + ": 12.00 USD.");
+
+    // Profile events out of order: an older one changes nothing, a newer unlinks.
+    co_await Profile(*pool, ann, 999, 1000);
+    EXPECT_EQ(co_await Scalar(*pool, "SELECT telegram_chat_id FROM contacts"), 1001);
+    co_await Profile(*pool, ann, std::nullopt, 3000);
+    EXPECT_EQ(co_await Scalar(*pool, "SELECT telegram_chat_id FROM contacts"), -1);
+    co_await Handle(*pool, OnOrderConfirmed, Confirmed(o3, ann, 100));
+    EXPECT_EQ(co_await Text(*pool, "SELECT status FROM deliveries WHERE order_id = '" + o3 + "'"),
+              "skipped");
+
+    auto ctx = std::make_shared<NotificationsContext>();
+    ctx->log = std::make_shared<DeliveryLog>(pool);
+    const auto router = MakeRouter(ctx);
+    const http::Principal service{"tests", "service"};
+    EXPECT_EQ(co_await Call(router, "/internal/deliveries/stats", service),
+              json::parse(R"({"sent":0,"pending":2,"failed":0,"skipped":2,"duplicate_events":0})"));
+    // orders says "confirmed" twice for one order (two event ids): counted.
+    co_await Handle(*pool, OnOrderConfirmed, Confirmed(o1, ann, 1200));
+    EXPECT_EQ((co_await Call(router, "/internal/deliveries/stats", service)).at("duplicate_events"),
+              1);
+
+    const http::Principal ann_user{ann, "user"}, bob_user{bob, "user"};
+    const auto mine = co_await Call(router, "/api/notifications/me", ann_user);
+    const auto& items = mine.at("items").as_array();
+    EXPECT_EQ(items.size(), 4u);
+    if (items.size() == 4) {
+        const auto& newest = items[0].as_object();
+        EXPECT_EQ(newest.at("order_id").as_string(), o1);
+        EXPECT_EQ(newest.at("kind").as_string(), "order_confirmed");
+        EXPECT_EQ(items[1].at("order_id").as_string(), o3);
+        EXPECT_EQ(items[1].at("status").as_string(), "skipped");
+        EXPECT_EQ(items[3].at("text").as_string(),
+                  "Order " + o1 + " is confirmed. Total: 12.00 USD.");
+        EXPECT_TRUE(newest.at("sent_at").is_null());
+        EXPECT_EQ(newest.size(), 7u);
+        EXPECT_TRUE(newest.at("id").is_int64());
+        EXPECT_EQ(newest.at("created_at").as_string().size(), 24u);  // 2026-01-02T03:04:05.678Z
+    }
+    const auto bobs = co_await Call(router, "/api/notifications/me", bob_user);
+    EXPECT_EQ(bobs.at("items").as_array().size(), 1u);
+}
+
+// The fake's control endpoints.
+Task<json::value> FakeCall(http::Client& client, const FakeTelegram& fake, http::Verb verb,
+                           const std::string& path, std::string body = {}) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    auto response =
+        co_await client.Send(verb, fake.Base() + path, std::move(headers), std::move(body), 5s);
+    co_return json::parse(response.body());
+}
+
+Task<void> FailNext(http::Client& client, const FakeTelegram& fake, int count, int status,
+                    int retry_after = 1) {
+    const json::value spec =
+        json::object{{"count", count}, {"status", status}, {"retry_after", retry_after}};
+    co_await FakeCall(client, fake, http::Verb::post, "/_fake/fail", http::ToJson(spec));
+}
+
+Task<std::int64_t> SendCalls(http::Client& client, const FakeTelegram& fake) {
+    auto stats = co_await FakeCall(client, fake, http::Verb::get, "/_fake/stats");
+    co_return stats.at("send_message_calls").as_int64();
+}
+
+struct Rig {
+    std::shared_ptr<pg::Pool> pool;
+    std::shared_ptr<http::Client> http;
+    std::shared_ptr<TelegramClient> telegram;
+};
+
+Task<Rig> MakeRig(const std::string& db, const std::string& base,
+                  std::chrono::milliseconds deadline = 5s) {
+    Rig rig;
+    rig.pool = co_await MigratedPool(db);
+    rig.http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
+    TelegramSettings settings;
+    settings.api_base = base;
+    settings.bot_token = kToken;
+    settings.deadline = deadline;
+    rig.telegram = std::make_shared<TelegramClient>(rig.http, settings);
+    co_return rig;
+}
+
+// A pending delivery for `user` (linked to `chat`); returns its order id.
+Task<std::string> PendingDelivery(pg::Pool& pool, const std::string& user, std::int64_t chat) {
+    co_await Profile(pool, user, chat, 1000);
+    const auto order = Uuid::V7().ToString();
+    co_await Handle(pool, OnOrderConfirmed, Confirmed(order, user, 1200));
+    co_return order;
+}
+
+std::string Row(const std::string& order, const char* columns) {
+    return std::string("SELECT ") + columns + " FROM deliveries WHERE order_id = '" + order + "'";
+}
+
+KEEL_CORO_TEST(Sender, SendsDueMessagesAndKeepsTelegramsMessageId) {
+    FakeTelegram fake;
+    auto rig = co_await MakeRig("notify_sent", fake.Base());
+    const auto ann = Uuid::V7().ToString();
+    const auto o1 = co_await PendingDelivery(*rig.pool, ann, 1001);
+    co_await Handle(*rig.pool, OnReceiptIssued, Receipt(o1, ann, 7, 1200));
+    DeliverySender sender(rig.pool, rig.telegram, SenderOptions{});
+
+    EXPECT_EQ(co_await sender.RunOnce(), 2);
+    EXPECT_EQ(co_await sender.RunOnce(), 0);
+    EXPECT_EQ(co_await Scalar(*rig.pool,
+                              "SELECT count(*) FROM deliveries WHERE status = 'sent' "
+                              "AND sent_at IS NOT NULL AND attempts = 1 AND last_error IS NULL"),
+              2);
+    const auto messages = co_await FakeCall(*rig.http, fake, http::Verb::get, "/_fake/messages");
+    EXPECT_EQ(messages.as_array().size(), 2u);
+    if (messages.as_array().size() == 2) {
+        const auto& first = messages.as_array()[0].as_object();
+        EXPECT_EQ(first.at("chat_id").as_int64(), 1001);
+        const auto id = first.at("message_id").as_int64();
+        EXPECT_EQ(
+            co_await Text(*rig.pool, "SELECT text FROM deliveries WHERE telegram_message_id = " +
+                                         std::to_string(id)),
+            std::string(first.at("text").as_string()));
+    }
+    EXPECT_EQ(co_await SendCalls(*rig.http, fake), 2);
+}
+
+KEEL_CORO_TEST(Sender, TooManyRequestsWaitsRetryAfterAndEndsThePass) {
+    FakeTelegram fake;
+    auto rig = co_await MakeRig("notify_429", fake.Base());
+    const auto first = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
+    const auto second = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1002);
+    DeliverySender sender(rig.pool, rig.telegram, SenderOptions{});
+    co_await FailNext(*rig.http, fake, 1, 429, 1);
+
+    EXPECT_EQ(co_await sender.RunOnce(), 1);  // stopped at the 429
+    EXPECT_EQ(
+        co_await Text(*rig.pool, Row(first, "status || ' ' || attempts || ' ' || last_error")),
+        "pending 1 HTTP 429: Too Many Requests: retry after 1");
+    const auto wait_ms = co_await Scalar(
+        *rig.pool,
+        Row(first, "(extract(epoch FROM next_attempt_at - clock_timestamp()) * 1000)::bigint"));
+    EXPECT_GT(wait_ms, 500);
+    EXPECT_LE(wait_ms, 1000);
+    EXPECT_EQ(co_await Scalar(*rig.pool, Row(second, "attempts")), 0);
+
+    EXPECT_EQ(co_await sender.RunOnce(), 1);  // the second; the first is not due yet
+    EXPECT_EQ(co_await Text(*rig.pool, Row(second, "status")), "sent");
+    EXPECT_EQ(co_await sender.RunOnce(), 0);
+    co_await Sleep(std::chrono::milliseconds(wait_ms + 50));
+    EXPECT_EQ(co_await sender.RunOnce(), 1);
+    EXPECT_EQ(co_await Text(*rig.pool, Row(first, "status || ' ' || attempts")), "sent 2");
+    EXPECT_EQ(co_await SendCalls(*rig.http, fake), 3);
+}
+
+KEEL_CORO_TEST(Sender, RefusedMessagesFailAtOnceAndAreNotRetried) {
+    FakeTelegram fake;
+    auto rig = co_await MakeRig("notify_400", fake.Base());
+    const auto bad_chat = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
+    const auto blocked = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1002);
+    const auto fine = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1003);
+    DeliverySender sender(rig.pool, rig.telegram, SenderOptions{});
+    co_await FailNext(*rig.http, fake, 1, 400);
+    co_await FailNext(*rig.http, fake, 1, 403);
+
+    EXPECT_EQ(co_await sender.RunOnce(), 3);  // a refusal does not end the pass
+    EXPECT_EQ(
+        co_await Text(*rig.pool, Row(bad_chat, "status || ' ' || attempts || ' ' || last_error")),
+        "failed 1 HTTP 400: Bad Request");
+    EXPECT_EQ(co_await Text(*rig.pool, Row(blocked, "status || ' ' || last_error")),
+              "failed HTTP 403: Forbidden: bot was blocked by the user");
+    EXPECT_EQ(co_await Text(*rig.pool, Row(fine, "status")), "sent");
+    co_await Sleep(std::chrono::milliseconds(100));
+    EXPECT_EQ(co_await sender.RunOnce(), 0);
+    EXPECT_EQ(co_await SendCalls(*rig.http, fake), 3);
+}
+
+KEEL_CORO_TEST(Sender, ServerErrorsBackOffExponentiallyAndFailOnTheEighthTry) {
+    FakeTelegram fake;
+    auto rig = co_await MakeRig("notify_500", fake.Base());
+    const auto order = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
+    SenderOptions options;
+    options.backoff_base = std::chrono::milliseconds(200);
+    DeliverySender sender(rig.pool, rig.telegram, options);
+    co_await FailNext(*rig.http, fake, 8, 500);
+    const auto wait_sql =
+        Row(order, "(extract(epoch FROM next_attempt_at - clock_timestamp()) * 1000)::bigint");
+    std::vector<std::int64_t> waits;
+    for (int attempt = 1; attempt <= 7; ++attempt) {
+        EXPECT_EQ(co_await sender.RunOnce(), 1);
+        EXPECT_EQ(
+            co_await Text(*rig.pool, Row(order, "status || ' ' || attempts || ' ' || last_error")),
+            "pending " + std::to_string(attempt) + " HTTP 500: Internal Server Error");
+        waits.push_back(co_await Scalar(*rig.pool, wait_sql));
+        EXPECT_EQ(co_await sender.RunOnce(), 0);  // not due yet
+        co_await rig.pool->Execute("UPDATE deliveries SET next_attempt_at = now()");
+    }
+    if (waits.size() == 7) {
+        EXPECT_GT(waits[0], 100);
+        EXPECT_LE(waits[0], 200);
+        EXPECT_GT(waits[2], 700);     // 800 ms
+        EXPECT_GT(waits[6], 12'000);  // 12.8 s
+    }
+    EXPECT_EQ(co_await sender.RunOnce(), 1);
+    EXPECT_EQ(co_await Text(*rig.pool, Row(order, "status || ' ' || attempts")), "failed 8");
+    co_await rig.pool->Execute("UPDATE deliveries SET next_attempt_at = now()");
+    EXPECT_EQ(co_await sender.RunOnce(), 0);
+    EXPECT_EQ(co_await SendCalls(*rig.http, fake), 8);
+}
+
+KEEL_CORO_TEST(Sender, AnUnansweringTelegramIsRetriedAndTheTokenNeverRecorded) {
+    // Accepts connections (the kernel's backlog) and never answers.
+    asio::ip::tcp::acceptor silent(co_await asio::this_coro::executor,
+                                   asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    const auto base = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+    auto rig = co_await MakeRig("notify_silent", base, std::chrono::milliseconds(300));
+    const auto order = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
+    DeliverySender sender(rig.pool, rig.telegram, SenderOptions{});
+    EXPECT_EQ(co_await sender.RunOnce(), 1);
+    const auto error =
+        co_await Text(*rig.pool, Row(order, "status || ' ' || attempts || ' ' || last_error"));
+    EXPECT_TRUE(error.starts_with("pending 1 POST " + base + "/bot<token>/sendMessage")) << error;
+    EXPECT_EQ(error.find(kToken), std::string::npos) << error;
+}
+
+KEEL_CORO_TEST(Sender, TwoSendersSideBySideNeverSendARowTwice) {
+    using namespace asio::experimental::awaitable_operators;
+    FakeTelegram fake;
+    auto rig = co_await MakeRig("notify_two", fake.Base());
+    const auto user = Uuid::V7().ToString();
+    co_await Profile(*rig.pool, user, 1001, 1000);
+    for (int i = 0; i < 60; ++i)
+        co_await Handle(*rig.pool, OnOrderConfirmed,
+                        Confirmed(Uuid::V7().ToString(), user, 100 + i));
+    SenderOptions options;
+    options.batch = 7;
+    DeliverySender a(rig.pool, rig.telegram, options);
+    DeliverySender b(rig.pool, rig.telegram, options);
+    int by_a = 0, by_b = 0;
+    for (int round = 0; round < 20; ++round) {
+        const auto tried = co_await (a.RunOnce() && b.RunOnce());
+        by_a += std::get<0>(tried);
+        by_b += std::get<1>(tried);
+        if (std::get<0>(tried) + std::get<1>(tried) == 0) break;
+    }
+    EXPECT_EQ(by_a + by_b, 60);
+    EXPECT_GT(by_a, 0);
+    EXPECT_GT(by_b, 0);
+    EXPECT_EQ(co_await Scalar(*rig.pool, "SELECT count(*) FROM deliveries WHERE status = 'sent'"),
+              60);
+    const auto messages = co_await FakeCall(*rig.http, fake, http::Verb::get, "/_fake/messages");
+    std::set<std::string> texts;
+    for (const auto& m : messages.as_array()) texts.insert(std::string(m.at("text").as_string()));
+    EXPECT_EQ(messages.as_array().size(), 60u);
+    EXPECT_EQ(texts.size(), 60u);
+}
+
+KEEL_CORO_TEST(Sender, AFailedPassIsLoggedAndTheLoopGoesOn) {
+    pg::PoolOptions options;
+    options.dsn = "host=127.0.0.1 port=" + std::to_string(testing::FreePort()) + " user=nobody";
+    options.connect_timeout = std::chrono::milliseconds(300);
+    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
+    auto http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
+    auto telegram = std::make_shared<TelegramClient>(http, TelegramSettings{});
+    DeliverySender sender(pool, telegram, SenderOptions{});
+    std::string escaped;
+    try {
+        co_await sender.Tick();
+        co_await sender.Tick();
+    } catch (const std::exception& e) {
+        escaped = e.what();
+    }
+    EXPECT_EQ(escaped, "");
+}
+
+}  // namespace
+}  // namespace keel::notifications
