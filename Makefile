@@ -44,6 +44,8 @@ lint: configure
 
 bench: build
 	bench/run-foundation --build $(BUILD)
+	$(BUILD)/bench/keel-bench-bus 200000 3
+	bench/run-saga --build $(BUILD)
 
 clean:
 	rm -rf build

@@ -13,7 +13,8 @@ static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "orders");
     const auto jwks_url = config.String("AUTH_JWKS_URL");
     const auto catalog_url = config.String("CATALOG_URL");
-    const auto catalog_deadline = std::chrono::milliseconds(config.Int("CATALOG_DEADLINE_MS", 2000, 50, 60'000));
+    const auto catalog_deadline =
+        std::chrono::milliseconds(config.Int("CATALOG_DEADLINE_MS", 2000, 50, 60'000));
     keel::auth::VerifyOptions verify;
     verify.issuer = config.String("JWT_ISSUER", "keel-auth");
     verify.audience = config.String("JWT_AUDIENCE", "keel");
@@ -24,8 +25,8 @@ static int Run(keel::core::EnvConfig& config) {
     auto ctx = std::make_shared<ord::OrdersContext>();
     ctx->bus = app.Bus();
     ctx->store = std::make_shared<ord::OrderStore>(app.Pg(), app.Bus());
-    ctx->catalog = std::make_shared<ord::CatalogClient>(app.HttpClient(), catalog_url, app.Settings().service_token,
-                                                        catalog_deadline);
+    ctx->catalog = std::make_shared<ord::CatalogClient>(
+        app.HttpClient(), catalog_url, app.Settings().service_token, catalog_deadline);
     ord::SubscribeSaga(*app.Bus(), ctx->store);
     app.StartBus();
     auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(

@@ -73,9 +73,11 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
     s.instance_id = instance_id;
     s.urls = SplitUrls(config.String("NATS_URL", "nats://127.0.0.1:4222"));
     s.replicas = static_cast<int>(config.Int("BUS_REPLICAS", 1, 1, 5));
-    s.retention = std::chrono::seconds(config.Int("BUS_RETENTION_S", 7 * 24 * 3600, 60, 365LL * 24 * 3600));
+    s.retention =
+        std::chrono::seconds(config.Int("BUS_RETENTION_S", 7 * 24 * 3600, 60, 365LL * 24 * 3600));
     s.stream_max_bytes = config.Int("BUS_STREAM_MAX_BYTES", 256LL << 20, 1 << 20, 1LL << 40);
-    s.duplicate_window = std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15 * 60, 1, 24 * 3600));
+    s.duplicate_window =
+        std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15 * 60, 1, 24 * 3600));
     s.relay_poll = std::chrono::milliseconds(config.Int("BUS_RELAY_POLL_MS", 200, 5, 60'000));
     s.record_trail = config.Bool("BUS_TRAIL", true);
     return s;
@@ -95,10 +97,11 @@ Bus::Bus(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool, BusSett
     auto& registry = telemetry::DefaultRegistry();
     state_->relayed = &registry.GetCounter("keel_bus_outbox_published_total",
                                            "Outbox events published to JetStream by this instance");
-    state_->relay_errors = &registry.GetCounter("keel_bus_outbox_publish_errors_total",
-                                                "Outbox relay batches that failed and will be retried");
-    state_->outbox_pending = &registry.GetGauge("keel_bus_outbox_pending",
-                                                "Committed outbox events not yet published");
+    state_->relay_errors =
+        &registry.GetCounter("keel_bus_outbox_publish_errors_total",
+                             "Outbox relay batches that failed and will be retried");
+    state_->outbox_pending =
+        &registry.GetGauge("keel_bus_outbox_pending", "Committed outbox events not yet published");
 }
 
 Bus::~Bus() {
@@ -141,8 +144,8 @@ std::shared_ptr<Subscription> NewSubscription(const Codec& codec, const BusSetti
     sub->dead_letters = &outcome("dead_lettered");
     sub->redeliveries = &registry.GetCounter("keel_bus_redeliveries_total",
                                              "Deliveries of a message after its first", labels);
-    sub->handler_seconds = &registry.GetHistogram(
-        "keel_bus_handler_seconds", "From fetch to ack of one event", labels);
+    sub->handler_seconds = &registry.GetHistogram("keel_bus_handler_seconds",
+                                                  "From fetch to ack of one event", labels);
     sub->lag = &registry.GetGauge("keel_bus_consumer_lag",
                                   "Messages not yet delivered or not yet acknowledged", labels);
     sub->ack_pending = &registry.GetGauge("keel_bus_consumer_ack_pending",
@@ -160,8 +163,9 @@ void Bus::Subscribe(const std::string& topic, BatchHandler handler, SubscribeOpt
 }
 
 void Bus::Subscribe(const std::string& topic, EventHandler handler, SubscribeOptions options) {
-    BatchHandler each = [handler = std::move(handler)](pg::Connection& connection,
-                                                       std::span<const Event> events) -> Task<void> {
+    BatchHandler each = [handler = std::move(handler)](
+                            pg::Connection& connection,
+                            std::span<const Event> events) -> Task<void> {
         for (const auto& event : events) co_await handler(connection, event);
     };
     Subscribe(topic, std::move(each), options);
@@ -202,7 +206,8 @@ Task<void> Bus::Start() {
             }
             state_->nats->EnsureStream(s);
         };
-        for (const auto& topic : state_->publishes) ensure(StreamOf(topic), topic.substr(0, topic.find('.')) + ".>");
+        for (const auto& topic : state_->publishes)
+            ensure(StreamOf(topic), topic.substr(0, topic.find('.')) + ".>");
         for (const auto& sub : state_->subscriptions) {
             ensure(sub->stream, sub->topic.substr(0, sub->topic.find('.')) + ".>");
             ConsumerSpec consumer;
@@ -258,7 +263,8 @@ Task<void> Bus::Start() {
                 for (const auto& sub : state.subscriptions) {
                     try {
                         const auto info = json::parse(state.nats->ApiRequest(
-                            "CONSUMER.INFO." + sub->stream + "." + sub->durable, "", std::chrono::milliseconds(2000)));
+                            "CONSUMER.INFO." + sub->stream + "." + sub->durable, "",
+                            std::chrono::milliseconds(2000)));
                         const auto& o = info.as_object();
                         if (!o.contains("num_pending")) continue;
                         const auto pending = o.at("num_pending").to_number<std::int64_t>();
@@ -278,8 +284,9 @@ Task<void> Bus::Start() {
         }
     };
     Spawn(executor_, lag_loop(self), "bus lag refresh");
-    log::Info("bus started", {{"publishes", static_cast<std::int64_t>(state_->publishes.size())},
-                              {"consumers", static_cast<std::int64_t>(state_->subscriptions.size())}});
+    log::Info("bus started",
+              {{"publishes", static_cast<std::int64_t>(state_->publishes.size())},
+               {"consumers", static_cast<std::int64_t>(state_->subscriptions.size())}});
 }
 
 Task<void> Bus::Stop() {
@@ -327,7 +334,8 @@ Origin Bus::FromRequest(const std::string& request_id, const std::string& tracep
 
 Task<std::string> Bus::Emit(pg::Connection& connection, const std::string& topic,
                             const json::value& payload, const Origin& origin) {
-    if (std::find(state_->publishes.begin(), state_->publishes.end(), topic) == state_->publishes.end())
+    if (std::find(state_->publishes.begin(), state_->publishes.end(), topic) ==
+        state_->publishes.end())
         throw std::logic_error("topic " + topic + " is not declared with Publishes()");
     std::string bytes = codec_.Encode(topic, payload);  // SchemaError rolls the caller back
     Envelope e;
@@ -343,8 +351,8 @@ Task<std::string> Bus::Emit(pg::Connection& connection, const std::string& topic
     hop.duration_us = e.produced_at_us - hop.start_us;
     hop.tags.emplace_back("emitted", topic);
     e.trail.push_back(hop);
-    std::string record = "{\"kind\":\"publish\",\"event_id\":\"" + e.event_id + "\",\"topic\":\"" + topic +
-                         "\",\"correlation_id\":";
+    std::string record = "{\"kind\":\"publish\",\"event_id\":\"" + e.event_id + "\",\"topic\":\"" +
+                         topic + "\",\"correlation_id\":";
     keel::json::AppendQuoted(record, e.correlation_id);
     record += ",\"causation_id\":";
     keel::json::AppendQuoted(record, e.causation_id);
@@ -357,7 +365,8 @@ Task<std::string> Bus::Emit(pg::Connection& connection, const std::string& topic
         hex += kHex[c & 15];
     }
     co_await connection.Execute(
-        "INSERT INTO bus_outbox (event_id, topic, headers, payload) VALUES ($1, $2, $3, decode($4, 'hex'))",
+        "INSERT INTO bus_outbox (event_id, topic, headers, payload) VALUES ($1, $2, $3, decode($4, "
+        "'hex'))",
         e.event_id, topic, HeadersJson(e, record), hex);
     co_return e.event_id;
 }

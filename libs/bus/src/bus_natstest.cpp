@@ -10,9 +10,9 @@
 #include <atomic>
 #include <functional>
 
+#include <keel/telemetry/metrics.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/servers.hpp>
-#include <keel/telemetry/metrics.hpp>
 
 namespace keel::bus {
 namespace {
@@ -29,7 +29,8 @@ Task<void> Sleep(std::chrono::milliseconds d) {
 }
 
 // Polls `done` every 20 ms for up to `limit`.
-Task<bool> WaitUntil(std::function<Task<bool>()> done, std::chrono::seconds limit = std::chrono::seconds(20)) {
+Task<bool> WaitUntil(std::function<Task<bool>()> done,
+                     std::chrono::seconds limit = std::chrono::seconds(20)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
         if (co_await done()) co_return true;
@@ -54,12 +55,16 @@ Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
     options.dsn = PgServer::Shared().CreateDatabase(db);
     auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
     co_await pool->Execute("CREATE TABLE seen (event_id uuid PRIMARY KEY, n bigint NOT NULL)");
-    auto nats = Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
-    for (const char* stream : {"LAB", "DLQ"}) nats->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
+    auto nats =
+        Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
+    for (const char* stream : {"LAB", "DLQ"})
+        nats->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
     co_return pool;
 }
 
-json::value Ping(std::int64_t n) { return json::object{{"id", "p" + std::to_string(n)}, {"n", n}, {"body", "x"}}; }
+json::value Ping(std::int64_t n) {
+    return json::object{{"id", "p" + std::to_string(n)}, {"n", n}, {"body", "x"}};
+}
 
 Task<void> EmitPings(Bus& bus, int from, int count) {
     auto origin = bus.FromRequest("", "", "test");
@@ -80,15 +85,18 @@ EventHandler RecordSeen(std::atomic<int>* calls = nullptr, std::int64_t poison =
         if (calls) ++*calls;
         const auto n = e.payload.at("n").as_int64();
         if (n == poison) throw std::runtime_error("poison pill " + std::to_string(n));
-        co_await c.Execute("INSERT INTO seen (event_id, n) VALUES ($1, $2)", e.envelope.event_id, n);
+        co_await c.Execute("INSERT INTO seen (event_id, n) VALUES ($1, $2)", e.envelope.event_id,
+                           n);
     };
 }
 
 std::string LastDeadLetterHeader(const char* key) {
-    auto nats = Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
+    auto nats =
+        Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
     natsMsg* msg = nullptr;
     jsErrCode jerr{};
-    if (js_GetLastMsg(&msg, nats->Js(), "DLQ", "dlq.lab.ping.v1", nullptr, &jerr) != NATS_OK) return "(none)";
+    if (js_GetLastMsg(&msg, nats->Js(), "DLQ", "dlq.lab.ping.v1", nullptr, &jerr) != NATS_OK)
+        return "(none)";
     MsgPtr owned(msg);
     return GetHeader(msg, key);
 }
@@ -107,12 +115,15 @@ KEEL_CORO_TEST(Bus, OutboxEventsReachTheConsumerOnceWithTheirTrail) {
     co_await bus->Start();
     co_await EmitPings(*bus, 0, 150);
     co_await EmitPings(*bus, 150, 150);
-    auto all_seen = [&]() -> Task<bool> { co_return co_await Count(*pool, "SELECT count(*) FROM seen") >= 300; };
+    auto all_seen = [&]() -> Task<bool> {
+        co_return co_await Count(*pool, "SELECT count(*) FROM seen") >= 300;
+    };
     EXPECT_TRUE(co_await WaitUntil(all_seen));
     co_await Sleep(std::chrono::milliseconds(300));
     EXPECT_EQ(co_await Count(*pool, "SELECT count(DISTINCT n) FROM seen"), 300);
     EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM bus_inbox"), 300);
-    EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL"), 0);
+    EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL"),
+              0);
     EXPECT_EQ(trail.size(), 1u);
     if (!trail.empty()) {
         EXPECT_EQ(trail[0].service, "once");
@@ -123,7 +134,8 @@ KEEL_CORO_TEST(Bus, OutboxEventsReachTheConsumerOnceWithTheirTrail) {
 
 KEEL_CORO_TEST(Bus, TwoRelayingInstancesNeverPublishARowTwice) {
     auto pool = co_await Fresh("bus_two");
-    auto& published = telemetry::DefaultRegistry().GetCounter("keel_bus_outbox_published_total", "");
+    auto& published =
+        telemetry::DefaultRegistry().GetCounter("keel_bus_outbox_published_total", "");
     const auto before = published.Value();
     auto a = Bus::Create(co_await asio::this_coro::executor, pool, Settings("two", "two-1"));
     auto b = Bus::Create(co_await asio::this_coro::executor, pool, Settings("two", "two-2"));
@@ -137,7 +149,8 @@ KEEL_CORO_TEST(Bus, TwoRelayingInstancesNeverPublishARowTwice) {
         a->WakeRelay();
     }
     auto drained = [&]() -> Task<bool> {
-        co_return co_await Count(*pool, "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL") == 0;
+        co_return co_await Count(*pool,
+                                 "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL") == 0;
     };
     EXPECT_TRUE(co_await WaitUntil(drained));
     EXPECT_EQ(published.Value() - before, 1000u);  // not one more: no row went out twice
@@ -156,10 +169,13 @@ KEEL_CORO_TEST(Bus, APoisonedEventIsDeadLetteredAfterItsTriesAndTheRestFlow) {
     bus->Subscribe(kTopic, RecordSeen(&calls, 13), options);
     co_await bus->Start();
     co_await EmitPings(*bus, 0, 50);
-    auto rest_seen = [&]() -> Task<bool> { co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 49; };
+    auto rest_seen = [&]() -> Task<bool> {
+        co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 49;
+    };
     EXPECT_TRUE(co_await WaitUntil(rest_seen));
     auto& dead = telemetry::DefaultRegistry().GetCounter(
-        "keel_bus_consumed_total", "", {{"consumer", "poison-lab_ping_v1"}, {"outcome", "dead_lettered"}});
+        "keel_bus_consumed_total", "",
+        {{"consumer", "poison-lab_ping_v1"}, {"outcome", "dead_lettered"}});
     auto dead_lettered = [&]() -> Task<bool> { co_return dead.Value() == 1; };
     EXPECT_TRUE(co_await WaitUntil(dead_lettered));
     EXPECT_EQ(LastDeadLetterHeader(header::kDlqConsumer), "poison-lab_ping_v1");
@@ -204,7 +220,9 @@ KEEL_CORO_TEST(Bus, UndecodableMessagesGoStraightToTheDeadLetters) {
     auto msg = NewMsg(kTopic, "\x02not avro at all");
     SetHeader(msg.get(), header::kEventId, "0190a5a4-0000-7000-8000-0000000000ff");
     bus->Connection()->Publish(msg.get());
-    auto dead = [&]() -> Task<bool> { co_return LastDeadLetterHeader(header::kDlqConsumer) == "garbage-lab_ping_v1"; };
+    auto dead = [&]() -> Task<bool> {
+        co_return LastDeadLetterHeader(header::kDlqConsumer) == "garbage-lab_ping_v1";
+    };
     EXPECT_TRUE(co_await WaitUntil(dead));
     EXPECT_NE(LastDeadLetterHeader(header::kDlqError).find("cannot decode"), std::string::npos);
     EXPECT_EQ(LastDeadLetterHeader(header::kDlqDeliveries), "1");
@@ -244,7 +262,9 @@ KEEL_CORO_TEST(Bus, NothingIsLostWhenNatsIsKilledMidStream) {
     co_await EmitPings(*bus, 0, 100);
     NatsServer::Shared().Restart(/*kill=*/true);
     co_await EmitPings(*bus, 100, 100);
-    auto all = [&]() -> Task<bool> { co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 200; };
+    auto all = [&]() -> Task<bool> {
+        co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 200;
+    };
     EXPECT_TRUE(co_await WaitUntil(all, std::chrono::seconds(40)));
     EXPECT_EQ(co_await Count(*pool, "SELECT count(DISTINCT n) FROM seen"), 200);
     co_await bus->Stop();

@@ -13,22 +13,27 @@ namespace json = boost::json;
 
 namespace {
 
-std::string AvroError(std::string_view what) {
-    return std::string(what) + ": " + avro_strerror();
-}
+std::string AvroError(std::string_view what) { return std::string(what) + ": " + avro_strerror(); }
 
 // --- JSON -> Avro value --------------------------------------------------------------
 
 const char* KindName(const json::value& v) {
     switch (v.kind()) {
-        case json::kind::null: return "null";
-        case json::kind::bool_: return "boolean";
+        case json::kind::null:
+            return "null";
+        case json::kind::bool_:
+            return "boolean";
         case json::kind::int64:
-        case json::kind::uint64: return "integer";
-        case json::kind::double_: return "number";
-        case json::kind::string: return "string";
-        case json::kind::array: return "array";
-        case json::kind::object: return "object";
+        case json::kind::uint64:
+            return "integer";
+        case json::kind::double_:
+            return "number";
+        case json::kind::string:
+            return "string";
+        case json::kind::array:
+            return "array";
+        case json::kind::object:
+            return "object";
     }
     return "value";
 }
@@ -40,20 +45,28 @@ const char* KindName(const json::value& v) {
 // Whether `v` could be written as the schema type `t` (used to pick a union branch).
 bool Fits(avro_type_t t, const json::value& v) {
     switch (t) {
-        case AVRO_NULL: return v.is_null();
-        case AVRO_BOOLEAN: return v.is_bool();
+        case AVRO_NULL:
+            return v.is_null();
+        case AVRO_BOOLEAN:
+            return v.is_bool();
         case AVRO_INT32:
-        case AVRO_INT64: return v.is_int64() || v.is_uint64();
+        case AVRO_INT64:
+            return v.is_int64() || v.is_uint64();
         case AVRO_FLOAT:
-        case AVRO_DOUBLE: return v.is_number();
+        case AVRO_DOUBLE:
+            return v.is_number();
         case AVRO_STRING:
         case AVRO_BYTES:
         case AVRO_ENUM:
-        case AVRO_FIXED: return v.is_string();
-        case AVRO_ARRAY: return v.is_array();
+        case AVRO_FIXED:
+            return v.is_string();
+        case AVRO_ARRAY:
+            return v.is_array();
         case AVRO_MAP:
-        case AVRO_RECORD: return v.is_object();
-        default: return false;
+        case AVRO_RECORD:
+            return v.is_object();
+        default:
+            return false;
     }
 }
 
@@ -82,7 +95,8 @@ void Set(avro_value_t* out, const json::value& v, const std::string& path) {
             avro_value_set_boolean(out, v.get_bool() ? 1 : 0);
             return;
         case AVRO_INT32:
-            avro_value_set_int(out, static_cast<std::int32_t>(Integer(path, v, INT32_MIN, INT32_MAX)));
+            avro_value_set_int(out,
+                               static_cast<std::int32_t>(Integer(path, v, INT32_MIN, INT32_MAX)));
             return;
         case AVRO_INT64:
             avro_value_set_long(out, Integer(path, v, INT64_MIN, INT64_MAX));
@@ -111,7 +125,9 @@ void Set(avro_value_t* out, const json::value& v, const std::string& path) {
         case AVRO_ENUM: {
             if (!v.is_string()) Mismatch(path, "a string", v);
             const int index = avro_schema_enum_get_by_name(schema, v.get_string().c_str());
-            if (index < 0) throw SchemaError(path + ": \"" + std::string(v.get_string()) + "\" is not a symbol of " + avro_schema_name(schema));
+            if (index < 0)
+                throw SchemaError(path + ": \"" + std::string(v.get_string()) +
+                                  "\" is not a symbol of " + avro_schema_name(schema));
             avro_value_set_enum(out, index);
             return;
         }
@@ -149,7 +165,8 @@ void Set(avro_value_t* out, const json::value& v, const std::string& path) {
                     ++seen;
                     Set(&field, *item, field_path);
                 } else {
-                    Set(&field, json::value(nullptr), field_path);  // only a nullable field takes it
+                    Set(&field, json::value(nullptr),
+                        field_path);  // only a nullable field takes it
                 }
             }
             if (seen != object.size()) {
@@ -157,7 +174,8 @@ void Set(avro_value_t* out, const json::value& v, const std::string& path) {
                     avro_value_t unused;
                     const std::string key(kv.key());
                     if (avro_value_get_by_name(out, key.c_str(), &unused, nullptr) != 0)
-                        throw SchemaError((path.empty() ? key : path + "." + key) + ": not in the schema");
+                        throw SchemaError((path.empty() ? key : path + "." + key) +
+                                          ": not in the schema");
                 }
             }
             return;
@@ -165,7 +183,8 @@ void Set(avro_value_t* out, const json::value& v, const std::string& path) {
         case AVRO_UNION: {
             const std::size_t branches = avro_schema_union_size(schema);
             for (std::size_t i = 0; i < branches; ++i) {
-                if (!Fits(avro_typeof(avro_schema_union_branch(schema, static_cast<int>(i))), v)) continue;
+                if (!Fits(avro_typeof(avro_schema_union_branch(schema, static_cast<int>(i))), v))
+                    continue;
                 avro_value_t branch;
                 avro_value_set_branch(out, static_cast<int>(i), &branch);
                 Set(&branch, v, path);
@@ -183,7 +202,8 @@ void Set(avro_value_t* out, const json::value& v, const std::string& path) {
 json::value Get(const avro_value_t* in) {
     avro_value_t* v = const_cast<avro_value_t*>(in);
     switch (avro_value_get_type(v)) {
-        case AVRO_NULL: return nullptr;
+        case AVRO_NULL:
+            return nullptr;
         case AVRO_BOOLEAN: {
             int b = 0;
             avro_value_get_boolean(v, &b);
@@ -306,13 +326,15 @@ Codec::Codec(std::span<const SchemaSource> sources) {
         auto entry = std::make_unique<Entry>();
         entry->topic = std::string(source.topic);
         entry->json = std::string(source.json);
-        if (avro_schema_from_json_length(entry->json.data(), entry->json.size(), &entry->schema) != 0)
+        if (avro_schema_from_json_length(entry->json.data(), entry->json.size(), &entry->schema) !=
+            0)
             throw SchemaError(AvroError("schema " + entry->topic + " does not parse"));
         const char* name = avro_schema_name(entry->schema);
         const char* ns = avro_schema_namespace(entry->schema);
         const std::string full = (ns && *ns ? std::string(ns) + "." : "") + (name ? name : "");
         if (entry->topic != full)
-            throw SchemaError("schema " + entry->topic + ": its name must be the topic, is " + full);
+            throw SchemaError("schema " + entry->topic + ": its name must be the topic, is " +
+                              full);
         char hex[17];
         std::snprintf(hex, sizeof hex, "%016llx",
                       static_cast<unsigned long long>(Rabin64(CanonicalForm(entry->json))));
@@ -342,7 +364,9 @@ const Codec::Entry& Codec::Find(std::string_view topic) const {
     return *it->second;
 }
 
-const std::string& Codec::Fingerprint(std::string_view topic) const { return Find(topic).fingerprint; }
+const std::string& Codec::Fingerprint(std::string_view topic) const {
+    return Find(topic).fingerprint;
+}
 const std::string& Codec::SchemaJson(std::string_view topic) const { return Find(topic).json; }
 
 std::string Codec::Encode(std::string_view topic, const json::value& payload) const {
@@ -371,7 +395,8 @@ json::value Codec::Decode(std::string_view topic, std::string_view bytes) const 
         throw DecodeError(e.what());
     }
     avro_value_t* value = entry->Value();
-    avro_reader_t reader = avro_reader_memory(bytes.data(), static_cast<std::int64_t>(bytes.size()));
+    avro_reader_t reader =
+        avro_reader_memory(bytes.data(), static_cast<std::int64_t>(bytes.size()));
     const int rc = avro_value_read(reader, value);
     avro_reader_free(reader);
     if (rc != 0) throw DecodeError(AvroError("payload does not decode as " + entry->topic));

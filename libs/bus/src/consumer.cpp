@@ -40,7 +40,8 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     auto& e = event.envelope;
     e.topic = natsMsg_GetSubject(d.msg);
     e.event_id = GetHeader(d.msg, header::kEventId);
-    if (!Uuid::Parse(e.event_id)) throw DecodeError("missing or malformed " + std::string(header::kEventId));
+    if (!Uuid::Parse(e.event_id))
+        throw DecodeError("missing or malformed " + std::string(header::kEventId));
     e.correlation_id = GetHeader(d.msg, header::kCorrelationId);
     if (e.correlation_id.empty()) e.correlation_id = e.event_id;
     e.causation_id = GetHeader(d.msg, header::kCausationId);
@@ -55,10 +56,11 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     }
     const auto& codec = bus.GetCodec();
     if (!e.fingerprint.empty() && codec.Has(e.topic) && e.fingerprint != codec.Fingerprint(e.topic))
-        throw DecodeError("written with schema fingerprint " + e.fingerprint + ", this consumer reads " +
-                          codec.Fingerprint(e.topic));
-    event.payload = codec.Decode(e.topic, std::string_view(natsMsg_GetData(d.msg),
-                                                           static_cast<std::size_t>(natsMsg_GetDataLength(d.msg))));
+        throw DecodeError("written with schema fingerprint " + e.fingerprint +
+                          ", this consumer reads " + codec.Fingerprint(e.topic));
+    event.payload = codec.Decode(
+        e.topic, std::string_view(natsMsg_GetData(d.msg),
+                                  static_cast<std::size_t>(natsMsg_GetDataLength(d.msg))));
     event.stream_sequence = d.stream_sequence;
     event.deliveries = d.deliveries;
     auto& next = event.next;
@@ -86,8 +88,8 @@ void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char
     Hop hop = event.next.hop;
     hop.duration_us = now - hop.start_us;
     hop.tags.emplace_back("outcome", outcome);
-    std::string record = "{\"kind\":\"consume\",\"event_id\":\"" + event.envelope.event_id + "\",\"topic\":\"" +
-                         event.envelope.topic + "\",\"correlation_id\":";
+    std::string record = "{\"kind\":\"consume\",\"event_id\":\"" + event.envelope.event_id +
+                         "\",\"topic\":\"" + event.envelope.topic + "\",\"correlation_id\":";
     keel::json::AppendQuoted(record, event.envelope.correlation_id);
     record += ",\"causation_id\":";
     keel::json::AppendQuoted(record, event.envelope.causation_id);
@@ -96,11 +98,14 @@ void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char
 }
 
 // Copies the message to dlq.<topic> with the reason. Blocking: run on the bus pool.
-void PublishDeadLetter(Nats& nats, const Subscription& sub, const Delivery& d, const std::string& reason) {
+void PublishDeadLetter(Nats& nats, const Subscription& sub, const Delivery& d,
+                       const std::string& reason) {
     auto copy = NewMsg(std::string("dlq.") + natsMsg_GetSubject(d.msg),
-                       std::string_view(natsMsg_GetData(d.msg), static_cast<std::size_t>(natsMsg_GetDataLength(d.msg))));
-    for (const char* key : {header::kEventId, header::kCorrelationId, header::kCausationId, header::kFingerprint,
-                            header::kProducedAt, header::kTrail, header::kTraceparent}) {
+                       std::string_view(natsMsg_GetData(d.msg),
+                                        static_cast<std::size_t>(natsMsg_GetDataLength(d.msg))));
+    for (const char* key :
+         {header::kEventId, header::kCorrelationId, header::kCausationId, header::kFingerprint,
+          header::kProducedAt, header::kTrail, header::kTraceparent}) {
         const auto value = GetHeader(d.msg, key);
         if (!value.empty()) SetHeader(copy.get(), key, value);
     }
@@ -126,9 +131,10 @@ Task<void> DeadLetter(Batch& batch, Delivery& d, const std::string& reason) {
         natsMsg_NakWithDelay(d.msg, 1000, nullptr);
         co_return;
     }
-    log::Warn("message dead-lettered", {{"consumer", batch.sub->durable},
-                                        {"stream_seq", static_cast<std::int64_t>(d.stream_sequence)},
-                                        {"error", reason}});
+    log::Warn("message dead-lettered",
+              {{"consumer", batch.sub->durable},
+               {"stream_seq", static_cast<std::int64_t>(d.stream_sequence)},
+               {"error", reason}});
     batch.sub->dead_letters->Inc();
     d.settled = true;
     natsMsg_Term(d.msg, nullptr);
@@ -141,9 +147,10 @@ Task<void> Failed(Batch& batch, Delivery& d, const std::string& reason) {
         co_await DeadLetter(batch, d, reason);
         co_return;
     }
-    log::Warn("handler failed; redelivering later", {{"consumer", batch.sub->durable},
-                                                     {"delivery", static_cast<std::int64_t>(d.deliveries)},
-                                                     {"error", reason}});
+    log::Warn("handler failed; redelivering later",
+              {{"consumer", batch.sub->durable},
+               {"delivery", static_cast<std::int64_t>(d.deliveries)},
+               {"error", reason}});
     auto delay = options.backoff_base * (1LL << std::min<std::uint64_t>(d.deliveries - 1, 20));
     if (delay > options.backoff_max) delay = options.backoff_max;
     batch.sub->retried->Inc();
@@ -153,7 +160,8 @@ Task<void> Failed(Batch& batch, Delivery& d, const std::string& reason) {
 
 // Runs the handler for `events` in one transaction with their inbox rows. Returns
 // "" on success, else the error.
-Task<std::string> RunInTransaction(Batch& batch, std::span<const Event> events, std::size_t* duplicates) {
+Task<std::string> RunInTransaction(Batch& batch, std::span<const Event> events,
+                                   std::size_t* duplicates) {
     auto& sub = *batch.sub;
     std::string error;
     *duplicates = 0;
@@ -255,7 +263,8 @@ void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int
                                               sub->durable.c_str(), nullptr, &so, &jerr);
         if (s != NATS_OK) {
             subscription = nullptr;
-            log::Warn("cannot bind to consumer; retrying", {{"consumer", sub->durable}, {"error", natsStatus_GetText(s)}});
+            log::Warn("cannot bind to consumer; retrying",
+                      {{"consumer", sub->durable}, {"error", natsStatus_GetText(s)}});
             std::this_thread::sleep_for(std::chrono::seconds(1));
         }
     }
@@ -265,11 +274,13 @@ void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int
         natsMsgList list{};
         jsErrCode jerr = static_cast<jsErrCode>(0);
         // Fetch waits up to 1 s for the first message; JetStream answers with what it has.
-        const natsStatus s = natsSubscription_Fetch(&list, subscription, sub->options.batch, 1000, &jerr);
+        const natsStatus s =
+            natsSubscription_Fetch(&list, subscription, sub->options.batch, 1000, &jerr);
         if (s == NATS_TIMEOUT) continue;
         if (s != NATS_OK) {
             if (errors++ % 20 == 0)
-                log::Warn("fetch failed", {{"consumer", sub->durable}, {"worker", static_cast<std::int64_t>(worker)},
+                log::Warn("fetch failed", {{"consumer", sub->durable},
+                                           {"worker", static_cast<std::int64_t>(worker)},
                                            {"error", natsStatus_GetText(s)}});
             std::this_thread::sleep_for(std::chrono::milliseconds(250));
             continue;
@@ -296,7 +307,8 @@ void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int
                 try {
                     std::rethrow_exception(e);
                 } catch (const std::exception& ex) {
-                    log::Error("batch handling failed", {{"consumer", sub->durable}, {"error", ex.what()}});
+                    log::Error("batch handling failed",
+                               {{"consumer", sub->durable}, {"error", ex.what()}});
                 }
             }
             done.set_value();
@@ -310,13 +322,16 @@ void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int
         batch->deliveries.clear();
         natsMsgList_Destroy(&list);
     }
-    if (subscription != nullptr) natsSubscription_Destroy(subscription);  // no unsubscribe: keep the consumer
+    if (subscription != nullptr)
+        natsSubscription_Destroy(subscription);  // no unsubscribe: keep the consumer
 }
 
 }  // namespace
 
-void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state, const std::shared_ptr<Subscription>& sub) {
-    for (int i = 0; i < sub->options.workers; ++i) state.workers.emplace_back(WorkerLoop, bus, sub, i);
+void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state,
+                  const std::shared_ptr<Subscription>& sub) {
+    for (int i = 0; i < sub->options.workers; ++i)
+        state.workers.emplace_back(WorkerLoop, bus, sub, i);
 }
 
 }  // namespace keel::bus

@@ -55,7 +55,8 @@ std::vector<Hop> TrailFromJson(std::string_view text) {
             hop.duration_us = o.at("duration_us").to_number<std::int64_t>();
             if (const auto* tags = o.if_contains("tags"))
                 for (const auto& kv : tags->as_object())
-                    hop.tags.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
+                    hop.tags.emplace_back(std::string(kv.key()),
+                                          std::string(kv.value().as_string()));
             trail.push_back(std::move(hop));
         }
     } catch (const std::exception& e) {
@@ -84,8 +85,8 @@ std::string SubjectToken(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     for (const char c : text.substr(0, 128)) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '_';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
         out += ok ? c : '_';
     }
     return out.empty() ? "_" : out;

@@ -10,7 +10,8 @@ namespace keel::bus {
 
 namespace {
 
-[[noreturn]] void Fail(const std::string& what, natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+[[noreturn]] void Fail(const std::string& what, natsStatus s,
+                       jsErrCode jerr = static_cast<jsErrCode>(0)) {
     std::string detail = what + ": " + natsStatus_GetText(s);
     if (jerr != 0) detail += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
     const char* last = nats_GetLastError(nullptr);
@@ -65,7 +66,9 @@ Nats::~Nats() {
     }
 }
 
-bool Nats::Connected() const { return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED; }
+bool Nats::Connected() const {
+    return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+}
 
 void Nats::EnsureStream(const StreamSpec& spec) {
     jsStreamConfig cfg;
@@ -164,7 +167,8 @@ std::uint64_t Nats::Publish(natsMsg* msg, const std::string& msg_id) {
 }
 
 void Nats::PublishNoWait(const std::string& subject, std::string_view data) {
-    natsConnection_Publish(connection_, subject.c_str(), data.data(), static_cast<int>(data.size()));
+    natsConnection_Publish(connection_, subject.c_str(), data.data(),
+                           static_cast<int>(data.size()));
 }
 
 void Nats::Flush() { natsConnection_FlushTimeout(connection_, 2000); }
@@ -177,12 +181,14 @@ std::string Nats::ApiRequest(const std::string& subject, const std::string& body
                                                 static_cast<int>(body.size()), timeout.count());
     if (s != NATS_OK) Fail("request " + full, s);
     MsgPtr owned(reply);
-    return std::string(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+    return std::string(natsMsg_GetData(reply),
+                       static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
 }
 
 std::string StreamOf(std::string_view topic) {
     std::string domain(topic.substr(0, topic.find('.')));
-    for (auto& c : domain) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : (c == '-' ? '_' : c));
+    for (auto& c : domain)
+        c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : (c == '-' ? '_' : c));
     return domain;
 }
 
@@ -195,7 +201,8 @@ std::string DurableOf(std::string_view service, std::string_view topic) {
 
 MsgPtr NewMsg(const std::string& subject, std::string_view data) {
     natsMsg* msg = nullptr;
-    const natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
+    const natsStatus s =
+        natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
     if (s != NATS_OK) Fail("message for " + subject, s);
     return MsgPtr(msg);
 }

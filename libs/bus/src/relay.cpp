@@ -74,7 +74,8 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
                 trail_record = std::string(kv.value().as_string());
                 continue;
             }
-            SetHeader(msg.get(), std::string(kv.key()).c_str(), std::string(kv.value().as_string()));
+            SetHeader(msg.get(), std::string(kv.key()).c_str(),
+                      std::string(kv.value().as_string()));
         }
         jsPubOptions po;
         jsPubOptions_Init(&po);
@@ -92,10 +93,12 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
     jsPubOptions_Init(&wait);
     wait.MaxWait = 10'000;
     const natsStatus s = js_PublishAsyncComplete(js, &wait);
-    if (s != NATS_OK) throw NatsError(std::string("relay: acknowledgements missing: ") + natsStatus_GetText(s));
+    if (s != NATS_OK)
+        throw NatsError(std::string("relay: acknowledgements missing: ") + natsStatus_GetText(s));
     std::lock_guard lock(errors.mutex);
     if (errors.count > 0)
-        throw NatsError("relay: " + std::to_string(errors.count) + " publishes failed: " + errors.first);
+        throw NatsError("relay: " + std::to_string(errors.count) +
+                        " publishes failed: " + errors.first);
 }
 
 }  // namespace
@@ -105,7 +108,8 @@ Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool) {
     bool busy = false;
     std::vector<Row> rows;
     auto body = [&](pg::Connection& c) -> Task<void> {
-        auto lock = co_await c.Execute("SELECT pg_try_advisory_xact_lock(hashtext('keel-bus-relay'))");
+        auto lock =
+            co_await c.Execute("SELECT pg_try_advisory_xact_lock(hashtext('keel-bus-relay'))");
         if (!lock.Bool(0, 0)) {
             busy = true;
             co_return;
@@ -135,7 +139,9 @@ Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool) {
             seqs += std::to_string(row.seq);
         }
         seqs += "}";
-        co_await c.Execute("UPDATE bus_outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])", seqs);
+        co_await c.Execute(
+            "UPDATE bus_outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])",
+            seqs);
         published = static_cast<int>(rows.size());
     };
     co_await pool.Transaction(body);
@@ -151,9 +157,10 @@ Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) {
     while (!state.stopping) {
         co_await asio::post(state.strand, asio::use_awaitable);  // the timer lives on the strand
         if (!state.relay_wake.exchange(false)) {
-            const auto idle = failures > 0 ? std::min(bus->Settings().relay_poll * (1 << std::min(failures, 5)),
-                                                      std::chrono::milliseconds(5000))
-                                           : bus->Settings().relay_poll;
+            const auto idle =
+                failures > 0 ? std::min(bus->Settings().relay_poll * (1 << std::min(failures, 5)),
+                                        std::chrono::milliseconds(5000))
+                             : bus->Settings().relay_poll;
             state.relay_timer.expires_after(idle);
             boost::system::error_code ec;
             co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -167,7 +174,8 @@ Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) {
                     state.relay_timer.expires_after(std::chrono::milliseconds(20));
                     boost::system::error_code ec;
                     co_await asio::post(state.strand, asio::use_awaitable);
-                    co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                    co_await state.relay_timer.async_wait(
+                        asio::redirect_error(asio::use_awaitable, ec));
                     state.relay_wake = true;
                     break;
                 }
@@ -181,10 +189,12 @@ Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) {
                 // outlive the stream retention so that replays stay no-ops.
                 co_await pool->Execute(
                     "DELETE FROM bus_outbox WHERE published_at < now() - interval '1 day'");
-                co_await pool->Execute("DELETE FROM bus_inbox WHERE processed_at < now() - make_interval(secs => $1)",
-                                       static_cast<std::int64_t>(bus->Settings().retention.count() + 86400));
+                co_await pool->Execute(
+                    "DELETE FROM bus_inbox WHERE processed_at < now() - make_interval(secs => $1)",
+                    static_cast<std::int64_t>(bus->Settings().retention.count() + 86400));
             }
-            auto pending = co_await pool->Execute("SELECT count(*) FROM bus_outbox WHERE published_at IS NULL");
+            auto pending = co_await pool->Execute(
+                "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL");
             state.outbox_pending->Set(pending.Int(0, 0));
         } catch (const std::exception& e) {
             ++failures;

@@ -20,7 +20,8 @@ std::string FullName(const json::object& o, const std::string& enclosing_ns) {
     std::string name(o.at("name").as_string());
     if (name.find('.') != std::string::npos) return name;
     std::string ns = enclosing_ns;
-    if (const auto* n = o.if_contains("namespace"); n && n->is_string()) ns = std::string(n->get_string());
+    if (const auto* n = o.if_contains("namespace"); n && n->is_string())
+        ns = std::string(n->get_string());
     return ns.empty() ? name : ns + "." + name;
 }
 
@@ -103,7 +104,8 @@ void CollectNames(const json::value& s, const std::string& ns, Names& names) {
 }
 
 // The type name of a node ("int", "record", ...) and, for named types, the object.
-std::string TypeOf(const Node& n, const Names& names, const json::object** object, std::string* full) {
+std::string TypeOf(const Node& n, const Names& names, const json::object** object,
+                   std::string* full) {
     *object = nullptr;
     if (n.v->is_array()) return "union";
     if (n.v->is_string()) {
@@ -118,7 +120,8 @@ std::string TypeOf(const Node& n, const Names& names, const json::object** objec
     }
     *object = &n.v->get_object();
     const std::string type((*object)->at("type").as_string());
-    if (type == "record" || type == "enum" || type == "fixed" || type == "error") *full = FullName(**object, n.ns);
+    if (type == "record" || type == "enum" || type == "fixed" || type == "error")
+        *full = FullName(**object, n.ns);
     return type;
 }
 
@@ -156,9 +159,11 @@ struct Resolver {
             return false;
         }
         if (rt == "array")
-            return Check(Node{&ro->at("items"), r.ns}, Node{&wo->at("items"), w.ns}, path + "[]", why);
+            return Check(Node{&ro->at("items"), r.ns}, Node{&wo->at("items"), w.ns}, path + "[]",
+                         why);
         if (rt == "map")
-            return Check(Node{&ro->at("values"), r.ns}, Node{&wo->at("values"), w.ns}, path + "{}", why);
+            return Check(Node{&ro->at("values"), r.ns}, Node{&wo->at("values"), w.ns}, path + "{}",
+                         why);
         if (rt == "enum") {
             std::set<std::string> symbols;
             for (const auto& s : ro->at("symbols").as_array()) symbols.emplace(s.as_string());
@@ -192,8 +197,8 @@ struct Resolver {
                 }
                 continue;
             }
-            if (!Check(Node{&f.at("type"), Namespace(rfull)}, Node{&it->second->at("type"), Namespace(wfull)},
-                       field_path, why))
+            if (!Check(Node{&f.at("type"), Namespace(rfull)},
+                       Node{&it->second->at("type"), Namespace(wfull)}, field_path, why))
                 return false;
         }
         return true;
@@ -238,7 +243,8 @@ bool CanRead(std::string_view reader_json, std::string_view writer_json, std::st
         Names reader_names, writer_names;
         CollectNames(reader, "", reader_names);
         CollectNames(writer, "", writer_names);
-        ok = Resolver{reader_names, writer_names}.Check(Node{&reader, ""}, Node{&writer, ""}, "", reason);
+        ok = Resolver{reader_names, writer_names}.Check(Node{&reader, ""}, Node{&writer, ""}, "",
+                                                        reason);
     } catch (const std::exception& e) {
         reason = e.what();
     }

@@ -45,7 +45,8 @@ TEST(Schemas, EveryReleasedSchemaStillHasItsTopic) {
     for (const auto& entry : std::filesystem::directory_iterator(kDir / "released")) {
         const auto topic = entry.path().stem().string();
         EXPECT_TRUE(Codec::Embedded().Has(topic))
-            << topic << " was released; consumers may still read it: keep schemas/" << topic << ".avsc";
+            << topic << " was released; consumers may still read it: keep schemas/" << topic
+            << ".avsc";
     }
 }
 

@@ -62,7 +62,8 @@ struct Bus::State {
 };
 
 /// Consumers: one thread per worker fetching batches, handled on the io threads.
-void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state, const std::shared_ptr<Subscription>& sub);
+void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state,
+                  const std::shared_ptr<Subscription>& sub);
 /// The outbox relay loop (on the state's strand) until stopping.
 Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool);
 /// Publishes what is committed and unpublished; -1 when another instance holds the relay.

@@ -122,8 +122,9 @@ bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req) 
     std::string what(r.method_string());
     what += " ";
     what += std::string_view(r.target()).substr(0, std::string_view(r.target()).find('?'));
-    return bus.FromRequest(req.RequestId(),
-                           traceparent == r.end() ? std::string() : std::string(traceparent->value()), what);
+    return bus.FromRequest(
+        req.RequestId(), traceparent == r.end() ? std::string() : std::string(traceparent->value()),
+        what);
 }
 
 int RunMain(const std::string& service, int (*run)(core::EnvConfig&)) {

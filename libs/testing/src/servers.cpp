@@ -208,13 +208,16 @@ void NatsServer::Start() {
     const std::string config = dir_ + "/nats.conf";
     FILE* f = std::fopen(config.c_str(), "w");
     if (!f) throw std::runtime_error("cannot write " + config);
-    std::fprintf(f, "listen: 127.0.0.1:%u\njetstream { store_dir: \"%s/js\", max_memory_store: 64MB, max_file_store: 16GB }\n",
+    std::fprintf(f,
+                 "listen: 127.0.0.1:%u\njetstream { store_dir: \"%s/js\", max_memory_store: 64MB, "
+                 "max_file_store: 16GB }\n",
                  static_cast<unsigned>(port_), dir_.c_str());
     std::fclose(f);
     pid_ = Launch({"/usr/sbin/nats-server", "-c", config}, dir_ + "/nats.log", false);
-    const std::string probe = "/usr/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port_) +
-                              " && head -c 4 <&3 | grep -q INFO'";
-    if (!WaitFor(probe, std::chrono::seconds(15))) throw std::runtime_error("nats-server did not start; see " + dir_);
+    const std::string probe = "/usr/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/" +
+                              std::to_string(port_) + " && head -c 4 <&3 | grep -q INFO'";
+    if (!WaitFor(probe, std::chrono::seconds(15)))
+        throw std::runtime_error("nats-server did not start; see " + dir_);
 }
 
 void NatsServer::Stop(int signal) { Terminate(pid_, signal); }

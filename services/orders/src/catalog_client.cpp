@@ -17,7 +17,8 @@ Task<CatalogClient::Priced> CatalogClient::Price(std::vector<OrderLine> lines) {
     http::Response response;
     std::string failure;
     try {
-        std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + token_}};
+        std::vector<std::pair<std::string, std::string>> headers = {
+            {"Authorization", "Bearer " + token_}};
         response = co_await client_->Get(url, deadline_, std::move(headers));
     } catch (const std::exception& e) {
         failure = e.what();
@@ -25,18 +26,21 @@ Task<CatalogClient::Priced> CatalogClient::Price(std::vector<OrderLine> lines) {
     if (!failure.empty() || response.result() != Status::ok) {
         log::Warn("catalog could not price an order",
                   {{"error", failure.empty() ? std::to_string(response.result_int()) : failure}});
-        throw HttpError(Status::service_unavailable, "the catalog cannot price the order right now; retry later");
+        throw HttpError(Status::service_unavailable,
+                        "the catalog cannot price the order right now; retry later");
     }
     std::map<std::string, std::pair<std::int64_t, std::string>> prices;
     try {
         const auto body = json::parse(response.body());
         for (const auto& item : body.at("items").as_array()) {
             const auto& p = item.as_object();
-            prices[std::string(p.at("id").as_string())] = {p.at("price_minor").to_number<std::int64_t>(),
-                                                           std::string(p.at("currency").as_string())};
+            prices[std::string(p.at("id").as_string())] = {
+                p.at("price_minor").to_number<std::int64_t>(),
+                std::string(p.at("currency").as_string())};
         }
     } catch (const std::exception& e) {
-        throw HttpError(Status::bad_gateway, std::string("the catalog answered something unexpected: ") + e.what());
+        throw HttpError(Status::bad_gateway,
+                        std::string("the catalog answered something unexpected: ") + e.what());
     }
     Priced out;
     std::string unknown;
@@ -49,11 +53,13 @@ Task<CatalogClient::Priced> CatalogClient::Price(std::vector<OrderLine> lines) {
         line.unit_price = it->second.first;
         if (out.currency.empty()) out.currency = it->second.second;
         if (out.currency != it->second.second)
-            throw HttpError(Status::unprocessable_entity, "an order cannot mix currencies (" + out.currency + " and " +
+            throw HttpError(Status::unprocessable_entity, "an order cannot mix currencies (" +
+                                                              out.currency + " and " +
                                                               it->second.second + ")");
         out.total += line.unit_price * line.quantity;
     }
-    if (!unknown.empty()) throw HttpError(Status::unprocessable_entity, "no such product: " + unknown);
+    if (!unknown.empty())
+        throw HttpError(Status::unprocessable_entity, "no such product: " + unknown);
     out.lines = std::move(lines);
     co_return out;
 }

@@ -14,8 +14,8 @@ namespace keel::orders {
 /// what the buyer pays is what the catalog says now, not what the client sent.
 class CatalogClient final {
 public:
-    CatalogClient(std::shared_ptr<http::Client> client, std::string base_url, std::string service_token,
-                  std::chrono::milliseconds deadline)
+    CatalogClient(std::shared_ptr<http::Client> client, std::string base_url,
+                  std::string service_token, std::chrono::milliseconds deadline)
         : client_(std::move(client)),
           base_url_(std::move(base_url)),
           token_(std::move(service_token)),

@@ -19,8 +19,10 @@ OrderRequest ReadOrderRequest(const http::Request& request) {
     OrderRequest out;
     if (items == nullptr) {
         reader.AddProblem("items", "is required");
-    } else if (!items->is_array() || items->as_array().empty() || items->as_array().size() > kMaxLines) {
-        reader.AddProblem("items", "must be an array of 1 to " + std::to_string(kMaxLines) + " lines");
+    } else if (!items->is_array() || items->as_array().empty() ||
+               items->as_array().size() > kMaxLines) {
+        reader.AddProblem("items",
+                          "must be an array of 1 to " + std::to_string(kMaxLines) + " lines");
     } else {
         std::size_t i = 0;
         for (const auto& item : items->as_array()) {
@@ -44,18 +46,21 @@ OrderRequest ReadOrderRequest(const http::Request& request) {
                 continue;
             }
             std::string id = *product;
-            std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+            std::transform(id.begin(), id.end(), id.begin(),
+                           [](unsigned char c) { return std::tolower(c); });
             out.items.push_back(OrderLine{id, *quantity, 0});
         }
-        std::sort(out.items.begin(), out.items.end(),
-                  [](const OrderLine& a, const OrderLine& b) { return a.product_id < b.product_id; });
+        std::sort(out.items.begin(), out.items.end(), [](const OrderLine& a, const OrderLine& b) {
+            return a.product_id < b.product_id;
+        });
         for (std::size_t j = 1; j < out.items.size(); ++j)
             if (out.items[j].product_id == out.items[j - 1].product_id)
                 reader.AddProblem("items", "lists product " + out.items[j].product_id + " twice");
     }
     reader.Finish();
     std::string canonical;
-    for (const auto& line : out.items) canonical += line.product_id + "x" + std::to_string(line.quantity) + ";";
+    for (const auto& line : out.items)
+        canonical += line.product_id + "x" + std::to_string(line.quantity) + ";";
     out.hash = auth::Sha256Hex(canonical);
     return out;
 }
@@ -63,7 +68,8 @@ OrderRequest ReadOrderRequest(const http::Request& request) {
 boost::json::array LinesToJson(const std::vector<OrderLine>& lines) {
     boost::json::array out;
     for (const auto& l : lines)
-        out.push_back(boost::json::object{{"product_id", l.product_id}, {"quantity", l.quantity}, {"unit_price", l.unit_price}});
+        out.push_back(boost::json::object{
+            {"product_id", l.product_id}, {"quantity", l.quantity}, {"unit_price", l.unit_price}});
     return out;
 }
 
@@ -72,7 +78,8 @@ std::vector<OrderLine> LinesFromJson(const boost::json::value& value) {
     try {
         for (const auto& item : value.as_array()) {
             const auto& o = item.as_object();
-            out.push_back(OrderLine{std::string(o.at("product_id").as_string()), o.at("quantity").to_number<std::int64_t>(),
+            out.push_back(OrderLine{std::string(o.at("product_id").as_string()),
+                                    o.at("quantity").to_number<std::int64_t>(),
                                     o.at("unit_price").to_number<std::int64_t>()});
         }
     } catch (const std::exception& e) {
@@ -82,13 +89,18 @@ std::vector<OrderLine> LinesFromJson(const boost::json::value& value) {
 }
 
 boost::json::object ToJson(const Order& o) {
-    boost::json::object out{{"id", o.id},           {"user_id", o.user_id},
-                            {"status", o.status},   {"items", LinesToJson(o.items)},
-                            {"total", o.total},     {"currency", o.currency},
+    boost::json::object out{{"id", o.id},
+                            {"user_id", o.user_id},
+                            {"status", o.status},
+                            {"items", LinesToJson(o.items)},
+                            {"total", o.total},
+                            {"currency", o.currency},
                             {"correlation_id", o.correlation_id},
-                            {"created_at", o.created_at}, {"updated_at", o.updated_at}};
+                            {"created_at", o.created_at},
+                            {"updated_at", o.updated_at}};
     out["reason"] = o.reason ? boost::json::value(*o.reason) : boost::json::value(nullptr);
-    out["payment_id"] = o.payment_id ? boost::json::value(*o.payment_id) : boost::json::value(nullptr);
+    out["payment_id"] =
+        o.payment_id ? boost::json::value(*o.payment_id) : boost::json::value(nullptr);
     return out;
 }
 

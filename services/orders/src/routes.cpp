@@ -19,13 +19,15 @@ using http::Status;
 std::string IdempotencyKey(const RequestContext& req) {
     const auto it = req.Req().find("Idempotency-Key");
     if (it == req.Req().end())
-        throw HttpError(Status::bad_request, "the Idempotency-Key header is required (any unique string per order, "
-                                             "reused when the same request is retried)");
+        throw HttpError(Status::bad_request,
+                        "the Idempotency-Key header is required (any unique string per order, "
+                        "reused when the same request is retried)");
     const std::string key(it->value());
     if (key.empty() || key.size() > 128)
         throw HttpError(Status::bad_request, "Idempotency-Key must be 1 to 128 characters");
     for (const unsigned char c : key)
-        if (c < 0x21 || c > 0x7e) throw HttpError(Status::bad_request, "Idempotency-Key must be printable ASCII");
+        if (c < 0x21 || c > 0x7e)
+            throw HttpError(Status::bad_request, "Idempotency-Key must be printable ASCII");
     return key;
 }
 
@@ -71,12 +73,15 @@ Task<Response> ListMine(std::shared_ptr<OrdersContext> ctx, RequestContext& req)
     int limit = 20;
     if (auto text = req.Query("limit")) {
         auto result = std::from_chars(text->data(), text->data() + text->size(), limit);
-        if (result.ec != std::errc{} || result.ptr != text->data() + text->size() || limit < 1 || limit > 100)
+        if (result.ec != std::errc{} || result.ptr != text->data() + text->size() || limit < 1 ||
+            limit > 100)
             throw HttpError(Status::bad_request, "limit must be an integer from 1 to 100");
     }
     boost::json::array items;
-    for (const auto& order : co_await ctx->store->ListByUser(req.User()->subject, limit)) items.push_back(ToJson(order));
-    co_return http::JsonText(Status::ok, http::ToJson(boost::json::object{{"items", std::move(items)}}));
+    for (const auto& order : co_await ctx->store->ListByUser(req.User()->subject, limit))
+        items.push_back(ToJson(order));
+    co_return http::JsonText(Status::ok,
+                             http::ToJson(boost::json::object{{"items", std::move(items)}}));
 }
 
 }  // namespace
@@ -96,12 +101,18 @@ void SubscribeSaga(bus::Bus& bus, std::shared_ptr<OrderStore> store) {
     bus.Publishes("orders.order_confirmed.v1");
     bus.Publishes("orders.order_cancelled.v1");
     bus.Subscribe("payments.payment_captured.v1",
-                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) { return store->Confirm(c, e); }));
-    bus.Subscribe("catalog.stock_rejected.v1", bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
-                      return store->Cancel(c, e, "stock: " + std::string(e.payload.at("reason").as_string()));
+                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
+                      return store->Confirm(c, e);
                   }));
-    bus.Subscribe("payments.payment_declined.v1", bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
-                      return store->Cancel(c, e, "payment: " + std::string(e.payload.at("reason").as_string()));
+    bus.Subscribe("catalog.stock_rejected.v1",
+                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
+                      return store->Cancel(
+                          c, e, "stock: " + std::string(e.payload.at("reason").as_string()));
+                  }));
+    bus.Subscribe("payments.payment_declined.v1",
+                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
+                      return store->Cancel(
+                          c, e, "payment: " + std::string(e.payload.at("reason").as_string()));
                   }));
 }
 

@@ -31,11 +31,14 @@ TEST(OrdersRoutes, MatchOpenApi) {
 }
 
 TEST(OrderRequest, SameLinesInAnyOrderAreTheSameRequest) {
-    const auto a = ReadOrderRequest(Post(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":2},
+    const auto a = ReadOrderRequest(
+        Post(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":2},
         {"product_id":"00000000-0000-4000-8000-000000000002","quantity":1}]})"));
-    const auto b = ReadOrderRequest(Post(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000002","quantity":1},
+    const auto b = ReadOrderRequest(
+        Post(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000002","quantity":1},
         {"product_id":"00000000-0000-4000-8000-000000000001","quantity":2}]})"));
-    const auto c = ReadOrderRequest(Post(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000002","quantity":2},
+    const auto c = ReadOrderRequest(
+        Post(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000002","quantity":2},
         {"product_id":"00000000-0000-4000-8000-000000000001","quantity":2}]})"));
     EXPECT_EQ(a.hash, b.hash);
     EXPECT_NE(a.hash, c.hash);
@@ -45,13 +48,22 @@ TEST(OrderRequest, SameLinesInAnyOrderAreTheSameRequest) {
 TEST(OrderRequest, RefusesBadLinesNamingThem) {
     EXPECT_NE(Problem(R"({"items":[]})").find("1 to 50"), std::string::npos);
     EXPECT_NE(Problem(R"({})").find("items"), std::string::npos);
-    EXPECT_NE(Problem(R"({"items":[{"product_id":"nope","quantity":1}]})").find("items[0]"), std::string::npos);
-    EXPECT_NE(Problem(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":0}]})").find("items[0]"),
+    EXPECT_NE(Problem(R"({"items":[{"product_id":"nope","quantity":1}]})").find("items[0]"),
               std::string::npos);
-    EXPECT_NE(Problem(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":1},
-        {"product_id":"00000000-0000-4000-8000-000000000001","quantity":3}]})").find("twice"), std::string::npos);
-    EXPECT_NE(Problem(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":1}],"coupon":"x"})")
-                  .find("coupon"), std::string::npos);
+    EXPECT_NE(
+        Problem(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":0}]})")
+            .find("items[0]"),
+        std::string::npos);
+    EXPECT_NE(
+        Problem(R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":1},
+        {"product_id":"00000000-0000-4000-8000-000000000001","quantity":3}]})")
+            .find("twice"),
+        std::string::npos);
+    EXPECT_NE(
+        Problem(
+            R"({"items":[{"product_id":"00000000-0000-4000-8000-000000000001","quantity":1}],"coupon":"x"})")
+            .find("coupon"),
+        std::string::npos);
 }
 
 }  // namespace

@@ -43,12 +43,12 @@ struct BusSettings {
     std::vector<std::string> urls;  // NATS_URL, comma-separated
     std::string service;
     std::string instance_id;
-    int replicas = 1;                                       // BUS_REPLICAS: 1 or 3
-    std::chrono::seconds retention{7 * 24 * 3600};          // BUS_RETENTION_S
-    std::int64_t stream_max_bytes = 256LL << 20;            // BUS_STREAM_MAX_BYTES
-    std::chrono::seconds duplicate_window{15 * 60};         // BUS_DUPLICATE_WINDOW_S
-    std::chrono::milliseconds relay_poll{200};              // BUS_RELAY_POLL_MS
-    bool record_trail = true;                               // BUS_TRAIL
+    int replicas = 1;                                // BUS_REPLICAS: 1 or 3
+    std::chrono::seconds retention{7 * 24 * 3600};   // BUS_RETENTION_S
+    std::int64_t stream_max_bytes = 256LL << 20;     // BUS_STREAM_MAX_BYTES
+    std::chrono::seconds duplicate_window{15 * 60};  // BUS_DUPLICATE_WINDOW_S
+    std::chrono::milliseconds relay_poll{200};       // BUS_RELAY_POLL_MS
+    bool record_trail = true;                        // BUS_TRAIL
 };
 
 /// Reads the BusSettings of `service` (see the comments above for the variables).
@@ -56,9 +56,9 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
                             const std::string& instance_id);
 
 struct SubscribeOptions {
-    int batch = 256;                 // messages fetched and handled together
-    int workers = 1;                 // concurrent fetch-and-handle loops per instance
-    int max_deliver = 5;             // tries before the message goes to dlq.<topic>
+    int batch = 256;      // messages fetched and handled together
+    int workers = 1;      // concurrent fetch-and-handle loops per instance
+    int max_deliver = 5;  // tries before the message goes to dlq.<topic>
     std::chrono::milliseconds ack_wait{30'000};
     std::chrono::milliseconds backoff_base{200};  // nak delay: base * 2^(tries-1), capped
     std::chrono::milliseconds backoff_max{30'000};
@@ -78,15 +78,16 @@ using PlainHandler = std::function<Task<void>(std::span<const Event>)>;
 class Bus final : public std::enable_shared_from_this<Bus> {
 public:
     /// `pool` may be null for a service without a database (plain handlers only).
-    static std::shared_ptr<Bus> Create(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool,
-                                       BusSettings settings);
+    static std::shared_ptr<Bus> Create(asio::any_io_executor executor,
+                                       std::shared_ptr<pg::Pool> pool, BusSettings settings);
     ~Bus();
 
     /// Declarations, before Start(): topics this service publishes and consumes.
     void Publishes(const std::string& topic);
     void Subscribe(const std::string& topic, BatchHandler handler, SubscribeOptions options = {});
     void Subscribe(const std::string& topic, EventHandler handler, SubscribeOptions options = {});
-    void SubscribePlain(const std::string& topic, PlainHandler handler, SubscribeOptions options = {});
+    void SubscribePlain(const std::string& topic, PlainHandler handler,
+                        SubscribeOptions options = {});
 
     /// Connects (waiting up to 30 s for NATS), creates the bus tables, streams and
     /// consumers, and starts the relay and the consumers.

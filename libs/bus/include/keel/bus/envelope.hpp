@@ -16,8 +16,8 @@ inline constexpr const char* kCorrelationId = "Keel-Correlation-Id";
 inline constexpr const char* kCausationId = "Keel-Causation-Id";
 inline constexpr const char* kFingerprint = "Keel-Schema-Fingerprint";
 inline constexpr const char* kProducedAt = "Keel-Produced-At";  // microseconds since epoch
-inline constexpr const char* kTrail = "Keel-Trail";              // JSON array of hops
-inline constexpr const char* kTraceparent = "traceparent";       // W3C trace context
+inline constexpr const char* kTrail = "Keel-Trail";             // JSON array of hops
+inline constexpr const char* kTraceparent = "traceparent";      // W3C trace context
 // Added when a message is dead-lettered.
 inline constexpr const char* kDlqConsumer = "Keel-Dlq-Consumer";
 inline constexpr const char* kDlqError = "Keel-Dlq-Error";
@@ -29,7 +29,7 @@ inline constexpr const char* kDlqStreamSeq = "Keel-Dlq-Stream-Seq";
 struct Hop {
     std::string service;
     std::string instance;
-    std::int64_t start_us = 0;     // since the Unix epoch
+    std::int64_t start_us = 0;  // since the Unix epoch
     std::int64_t duration_us = 0;
     std::vector<std::pair<std::string, std::string>> tags;
 };

@@ -102,8 +102,8 @@ void SetHeader(natsMsg* msg, const char* key, const std::string& value);
 /// A header's value, "" when absent.
 std::string GetHeader(natsMsg* msg, const char* key);
 
-inline constexpr const char* kDlqStream = "DLQ";      // dlq.<topic>
-inline constexpr const char* kTrailStream = "TRAIL";  // trail.<correlation id>
+inline constexpr const char* kDlqStream = "DLQ";            // dlq.<topic>
+inline constexpr const char* kTrailStream = "TRAIL";        // trail.<correlation id>
 inline constexpr const char* kRegistryStream = "REGISTRY";  // keel.registry.<service>
 
 }  // namespace keel::bus
