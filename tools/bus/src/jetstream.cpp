@@ -3,8 +3,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <keel/core/uuid.hpp>
-
 #include "errors.hpp"
 
 namespace keel::bus_tool {
@@ -27,7 +25,8 @@ std::shared_ptr<bus::Nats> Connect(const std::string& servers) {
     try {
         return bus::Nats::Connect(options);
     } catch (const bus::NatsError& e) {
-        throw ToolError(std::string(e.what()) + " (server " + servers + "; set --server or NATS_URL)");
+        throw ToolError(std::string(e.what()) + " (server " + servers +
+                        "; set --server or NATS_URL)");
     }
 }
 
@@ -37,7 +36,8 @@ json::object JetStream::Request(const std::string& api, const json::value& body)
     try {
         answer = nats_->ApiRequest(api, text);
     } catch (const bus::NatsError& e) {
-        throw ToolError(std::string("JetStream did not answer (is JetStream enabled?): ") + e.what());
+        throw ToolError(std::string("JetStream did not answer (is JetStream enabled?): ") +
+                        e.what());
     }
     json::value parsed;
     try {
@@ -49,8 +49,8 @@ json::object JetStream::Request(const std::string& api, const json::value& body)
     auto& o = parsed.as_object();
     if (const auto* error = o.if_contains("error"); error != nullptr && error->is_object()) {
         const auto& e = error->as_object();
-        throw ApiError("$JS.API." + api + ": " + Str(e, "description"), static_cast<int>(Int(e, "code")),
-                       static_cast<int>(Int(e, "err_code")));
+        throw ApiError("$JS.API." + api + ": " + Str(e, "description"),
+                       static_cast<int>(Int(e, "code")), static_cast<int>(Int(e, "err_code")));
     }
     return std::move(o);
 }
@@ -142,7 +142,8 @@ void JetStream::DeleteMessage(const std::string& stream, std::uint64_t seq) cons
 std::int64_t Int(const json::object& o, std::string_view key) {
     const auto* v = o.if_contains(key);
     if (v == nullptr || !v->is_number()) return 0;
-    return v->is_double() ? static_cast<std::int64_t>(v->get_double()) : v->to_number<std::int64_t>();
+    return v->is_double() ? static_cast<std::int64_t>(v->get_double())
+                          : v->to_number<std::int64_t>();
 }
 
 std::int64_t Int(const json::object& o, std::string_view key, std::string_view sub) {

@@ -37,7 +37,8 @@ public:
     bus::Nats& Nats() const { return *nats_; }
 
     /// $JS.API.<api> with `body`; throws ApiError when the answer is an error.
-    boost::json::object Request(const std::string& api, const boost::json::value& body = nullptr) const;
+    boost::json::object Request(const std::string& api,
+                                const boost::json::value& body = nullptr) const;
 
     std::vector<std::string> StreamNames() const;
     /// STREAM.INFO; `subjects_filter` asks for per-subject counts (state.subjects).
@@ -51,10 +52,12 @@ public:
                                                     const std::string& consumer) const;
     void DeleteConsumer(const std::string& stream, const std::string& consumer) const;
     /// Creates a durable consumer from a full config object; returns its info.
-    boost::json::object CreateDurable(const std::string& stream, const boost::json::object& config) const;
+    boost::json::object CreateDurable(const std::string& stream,
+                                      const boost::json::object& config) const;
     /// How many messages on `subject` have a stream sequence >= `from` (an ephemeral
     /// consumer is created to count them, then deleted).
-    std::uint64_t CountFrom(const std::string& stream, const std::string& subject, std::uint64_t from) const;
+    std::uint64_t CountFrom(const std::string& stream, const std::string& subject,
+                            std::uint64_t from) const;
     void DeleteMessage(const std::string& stream, std::uint64_t seq) const;
 
 private:

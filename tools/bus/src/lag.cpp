@@ -28,7 +28,8 @@ std::vector<ConsumerLag> Collect(const JetStream& js) {
     for (const auto& stream : js.StreamNames()) {
         for (const auto& info : js.Consumers(stream)) {
             const auto* config = info.if_contains("config");
-            if (config == nullptr || !config->is_object() || Str(config->as_object(), "durable_name").empty())
+            if (config == nullptr || !config->is_object() ||
+                Str(config->as_object(), "durable_name").empty())
                 continue;  // ephemeral: someone's tail, not a service
             ConsumerLag c;
             c.stream = stream;
@@ -68,11 +69,13 @@ int Lag(const std::string& server, bool as_json) {
         std::cout << "no durable consumers\n";
         return 0;
     }
-    Table table({"STREAM", "CONSUMER", "PENDING", "ACK_PENDING", "REDELIVERED", "LAST_DELIVERED_SEQ", "LAG"},
+    Table table({"STREAM", "CONSUMER", "PENDING", "ACK_PENDING", "REDELIVERED",
+                 "LAST_DELIVERED_SEQ", "LAG"},
                 {false, false, true, true, true, true, true});
     for (const auto& c : consumers)
         table.Add({c.stream, c.consumer, std::to_string(c.pending), std::to_string(c.ack_pending),
-                   std::to_string(c.redelivered), std::to_string(c.last_delivered), std::to_string(c.Lag())});
+                   std::to_string(c.redelivered), std::to_string(c.last_delivered),
+                   std::to_string(c.Lag())});
     table.Print(std::cout);
     return 0;
 }

@@ -14,7 +14,8 @@ constexpr jsErrCode kNoJsError = static_cast<jsErrCode>(0);
 
 std::string Why(natsStatus s, jsErrCode jerr) {
     std::string why = natsStatus_GetText(s);
-    if (jerr != kNoJsError) why += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
+    if (jerr != kNoJsError)
+        why += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
     const char* last = nats_GetLastError(nullptr);
     if (last != nullptr && *last != '\0') why += ": " + std::string(last);
     return why;
@@ -59,9 +60,15 @@ StreamReader::StreamReader(bus::Nats& nats, const std::string& stream, const std
     so.Stream = stream.c_str();
     so.Ordered = true;
     switch (start.kind) {
-        case StartAt::Kind::kAll: so.Config.DeliverPolicy = js_DeliverAll; break;
-        case StartAt::Kind::kNew: so.Config.DeliverPolicy = js_DeliverNew; break;
-        case StartAt::Kind::kLastPerSubject: so.Config.DeliverPolicy = js_DeliverLastPerSubject; break;
+        case StartAt::Kind::kAll:
+            so.Config.DeliverPolicy = js_DeliverAll;
+            break;
+        case StartAt::Kind::kNew:
+            so.Config.DeliverPolicy = js_DeliverNew;
+            break;
+        case StartAt::Kind::kLastPerSubject:
+            so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+            break;
         case StartAt::Kind::kSequence:
             so.Config.DeliverPolicy = js_DeliverByStartSequence;
             so.Config.OptStartSeq = start.sequence;
@@ -75,7 +82,8 @@ StreamReader::StreamReader(bus::Nats& nats, const std::string& stream, const std
     const natsStatus s = js_SubscribeSync(&sub_, nats.Js(), filter.c_str(), nullptr, &so, &jerr);
     if (s != NATS_OK) {
         sub_ = nullptr;
-        if (jerr == JSStreamNotFoundErr) throw MissingStream("stream " + stream + " does not exist");
+        if (jerr == JSStreamNotFoundErr)
+            throw MissingStream("stream " + stream + " does not exist");
         throw ToolError("cannot read " + stream + " (" + filter + "): " + Why(s, jerr));
     }
     jsConsumerInfo* info = nullptr;
@@ -93,15 +101,17 @@ StreamReader::~StreamReader() {
 
 std::optional<StoredMessage> StreamReader::Next(std::chrono::milliseconds timeout) {
     natsMsg* msg = nullptr;
-    const natsStatus s = natsSubscription_NextMsg(&msg, sub_, std::max<std::int64_t>(1, timeout.count()));
+    const natsStatus s =
+        natsSubscription_NextMsg(&msg, sub_, std::max<std::int64_t>(1, timeout.count()));
     if (s == NATS_TIMEOUT) return std::nullopt;
-    if (s != NATS_OK) throw ToolError(std::string("reading the stream failed: ") + Why(s, kNoJsError));
+    if (s != NATS_OK)
+        throw ToolError(std::string("reading the stream failed: ") + Why(s, kNoJsError));
     bus::MsgPtr owned(msg);
     return Copy(msg);
 }
 
-bool ReadStored(bus::Nats& nats, const std::string& stream, const std::string& filter, StartAt start,
-                const std::function<bool(const StoredMessage&)>& each) {
+bool ReadStored(bus::Nats& nats, const std::string& stream, const std::string& filter,
+                StartAt start, const std::function<bool(const StoredMessage&)>& each) {
     std::optional<StreamReader> reader;
     try {
         reader.emplace(nats, stream, filter, start);

@@ -45,7 +45,8 @@ public:
 class StreamReader final {
 public:
     /// Throws MissingStream, or ToolError when JetStream refuses the consumer.
-    StreamReader(bus::Nats& nats, const std::string& stream, const std::string& filter, StartAt start);
+    StreamReader(bus::Nats& nats, const std::string& stream, const std::string& filter,
+                 StartAt start);
     ~StreamReader();
     StreamReader(const StreamReader&) = delete;
     StreamReader& operator=(const StreamReader&) = delete;
@@ -62,7 +63,7 @@ private:
 
 /// Reads what `filter` matches in `stream` now (from `start` to the last message),
 /// calling `each` until it returns false. Returns false when the stream does not exist.
-bool ReadStored(bus::Nats& nats, const std::string& stream, const std::string& filter, StartAt start,
-                const std::function<bool(const StoredMessage&)>& each);
+bool ReadStored(bus::Nats& nats, const std::string& stream, const std::string& filter,
+                StartAt start, const std::function<bool(const StoredMessage&)>& each);
 
 }  // namespace keel::bus_tool

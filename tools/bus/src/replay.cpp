@@ -24,9 +24,10 @@ StartAt ParseFrom(const std::string& from) {
     }
     const auto ns = ParseTime(from);
     if (!ns)
-        throw UsageError("--from \"" + from +
-                         "\": expected an RFC 3339 time (2024-05-01T12:00:00Z, 2024-05-01T14:00:00.5+02:00) "
-                         "or a stream sequence (a positive integer)");
+        throw UsageError(
+            "--from \"" + from +
+            "\": expected an RFC 3339 time (2024-05-01T12:00:00Z, 2024-05-01T14:00:00.5+02:00) "
+            "or a stream sequence (a positive integer)");
     return StartAt{StartAt::Kind::kTime, 0, *ns};
 }
 
@@ -38,25 +39,29 @@ struct Found {
 Found Locate(const JetStream& js, const ReplayOptions& options) {
     std::vector<Found> found;
     std::vector<std::string> durables;
-    const auto streams = options.stream.empty() ? js.StreamNames() : std::vector<std::string>{options.stream};
+    const auto streams =
+        options.stream.empty() ? js.StreamNames() : std::vector<std::string>{options.stream};
     for (const auto& stream : streams) {
-        if (auto info = js.ConsumerInfo(stream, options.consumer)) found.push_back({stream, std::move(*info)});
+        if (auto info = js.ConsumerInfo(stream, options.consumer))
+            found.push_back({stream, std::move(*info)});
     }
     if (found.size() > 1) {
         std::string names;
         for (const auto& f : found) names += " " + f.stream;
-        throw UsageError("consumer " + options.consumer + " exists in several streams (" + names.substr(1) +
-                         "): choose one with --stream");
+        throw UsageError("consumer " + options.consumer + " exists in several streams (" +
+                         names.substr(1) + "): choose one with --stream");
     }
     if (found.empty()) {
         std::string known;
         for (const auto& stream : streams)
             for (const auto& c : js.Consumers(stream))
-                if (const auto* cfg = c.if_contains("config"); cfg && !Str(cfg->as_object(), "durable_name").empty())
+                if (const auto* cfg = c.if_contains("config");
+                    cfg && !Str(cfg->as_object(), "durable_name").empty())
                     known += "\n  " + stream + " " + Str(c, "name");
-        throw ToolError("no durable consumer named " + options.consumer +
-                        (options.stream.empty() ? " in any stream" : " in stream " + options.stream) +
-                        (known.empty() ? " (there are no durable consumers)" : "; durable consumers:" + known));
+        throw ToolError(
+            "no durable consumer named " + options.consumer +
+            (options.stream.empty() ? " in any stream" : " in stream " + options.stream) +
+            (known.empty() ? " (there are no durable consumers)" : "; durable consumers:" + known));
     }
     return std::move(found.front());
 }
@@ -77,12 +82,15 @@ json::object WithStart(json::object config, const StartAt& start) {
 
 std::string Describe(const json::object& config) {
     std::string policy = Str(config, "deliver_policy");
-    if (policy == "by_start_sequence") policy += " " + std::to_string(Int(config, "opt_start_seq"));
-    if (policy == "by_start_time") policy += " " + Str(config, "opt_start_time");
+    // (Appended piecewise: `" " + string` trips GCC 12's false -Wrestrict.)
+    if (policy == "by_start_sequence")
+        policy.append(" ").append(std::to_string(Int(config, "opt_start_seq")));
+    if (policy == "by_start_time") policy.append(" ").append(Str(config, "opt_start_time"));
     const auto replicas = Int(config, "num_replicas");
     return "deliver " + policy + ", filter " + Str(config, "filter_subject") + ", ack wait " +
-           FormatDuration(Int(config, "ack_wait")) + ", max deliver " + std::to_string(Int(config, "max_deliver")) +
-           ", max ack pending " + std::to_string(Int(config, "max_ack_pending")) + ", inactive threshold " +
+           FormatDuration(Int(config, "ack_wait")) + ", max deliver " +
+           std::to_string(Int(config, "max_deliver")) + ", max ack pending " +
+           std::to_string(Int(config, "max_ack_pending")) + ", inactive threshold " +
            FormatDuration(Int(config, "inactive_threshold")) + ", replicas " +
            (replicas == 0 ? std::string("as the stream") : std::to_string(replicas));
 }
@@ -96,13 +104,15 @@ int Replay(const std::string& server, const ReplayOptions& options) {
     const auto& info = found.info;
     const auto& old_config = info.at("config").as_object();
     if (Str(old_config, "durable_name").empty())
-        throw ToolError(options.consumer + " is an ephemeral consumer; only durable consumers can be replayed");
+        throw ToolError(options.consumer +
+                        " is an ephemeral consumer; only durable consumers can be replayed");
     const auto config = WithStart(old_config, start);
     std::cout << "consumer " << found.stream << " > " << options.consumer << "\n"
               << "  before:    " << Describe(old_config) << "\n"
               << "             delivered up to stream seq " << Int(info, "delivered", "stream_seq")
               << ", acknowledged up to " << Int(info, "ack_floor", "stream_seq") << ", "
-              << Int(info, "num_pending") << " pending, " << Int(info, "num_ack_pending") << " ack pending\n";
+              << Int(info, "num_pending") << " pending, " << Int(info, "num_ack_pending")
+              << " ack pending\n";
     js.DeleteConsumer(found.stream, options.consumer);
     std::cout << "  deleted\n" << std::flush;
     json::object created;
@@ -112,13 +122,15 @@ int Replay(const std::string& server, const ReplayOptions& options) {
         // Put the consumer back where it was acknowledged up to, so that services go on.
         const StartAt resume{StartAt::Kind::kSequence,
                              static_cast<std::uint64_t>(Int(info, "ack_floor", "stream_seq")) + 1};
-        std::string restored = "it was recreated from stream seq " + std::to_string(resume.sequence);
+        std::string restored =
+            "it was recreated from stream seq " + std::to_string(resume.sequence);
         try {
             js.CreateDurable(found.stream, WithStart(old_config, resume));
         } catch (const std::exception& again) {
             restored = "recreating it as it was failed too: " + std::string(again.what());
         }
-        throw ToolError("creating " + options.consumer + " with the new start failed: " + e.what() + "; " + restored);
+        throw ToolError("creating " + options.consumer + " with the new start failed: " + e.what() +
+                        "; " + restored);
     }
     std::cout << "  recreated: " << Describe(created.at("config").as_object()) << "\n"
               << "  now " << Int(created, "num_pending") << " pending\n";

@@ -64,7 +64,7 @@ StartAt StartOfLast(const JetStream& js, const std::string& stream, const std::s
     const auto& state = info->at("state").as_object();
     const auto total = static_cast<std::uint64_t>(Int(state, "subjects", topic));
     if (total <= n) return StartAt{StartAt::Kind::kAll};
-    auto lo = static_cast<std::uint64_t>(Int(state, "first_seq"));  // count(lo) >= n
+    auto lo = static_cast<std::uint64_t>(Int(state, "first_seq"));     // count(lo) >= n
     auto hi = static_cast<std::uint64_t>(Int(state, "last_seq")) + 1;  // count(hi) < n
     while (hi - lo > 1) {
         const auto mid = lo + (hi - lo) / 2;

@@ -34,10 +34,12 @@ std::string FormatTime(std::int64_t unix_ns) {
     const year_month_day ymd{day};
     const hh_mm_ss hms{floor<microseconds>(t - day)};
     char out[40];
-    std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<long long>(hms.hours().count()), static_cast<long long>(hms.minutes().count()),
-                  static_cast<long long>(hms.seconds().count()), static_cast<long long>(hms.subseconds().count()));
+    std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
+                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()), static_cast<long long>(hms.hours().count()),
+                  static_cast<long long>(hms.minutes().count()),
+                  static_cast<long long>(hms.seconds().count()),
+                  static_cast<long long>(hms.subseconds().count()));
     return out;
 }
 
@@ -49,7 +51,8 @@ std::optional<std::int64_t> ParseTime(std::string_view text) {
     const auto mo = Digits(text, pos, 2);
     if (!mo || !Expect(text, pos, '-')) return std::nullopt;
     const auto d = Digits(text, pos, 2);
-    if (!d || pos >= text.size() || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ')) return std::nullopt;
+    if (!d || pos >= text.size() || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' '))
+        return std::nullopt;
     ++pos;
     const auto h = Digits(text, pos, 2);
     if (!h || !Expect(text, pos, ':')) return std::nullopt;
@@ -83,9 +86,11 @@ std::optional<std::int64_t> ParseTime(std::string_view text) {
         return std::nullopt;
     }
     if (pos != text.size()) return std::nullopt;
-    const year_month_day ymd{year(*y), month(static_cast<unsigned>(*mo)), day(static_cast<unsigned>(*d))};
+    const year_month_day ymd{year(*y), month(static_cast<unsigned>(*mo)),
+                             day(static_cast<unsigned>(*d))};
     if (!ymd.ok() || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
-    const auto secs = sys_days(ymd).time_since_epoch() + hours(*h) + minutes(*mi) + seconds(*s) - seconds(offset_s);
+    const auto secs = sys_days(ymd).time_since_epoch() + hours(*h) + minutes(*mi) + seconds(*s) -
+                      seconds(offset_s);
     return duration_cast<nanoseconds>(secs).count() + fraction_ns;
 }
 

@@ -62,26 +62,31 @@ std::optional<Record> ParseRecord(std::string_view text) {
     r.instance = Str(h, "instance");
     r.start_us = Int(h, "start_us");
     r.duration_us = Int(h, "duration_us");
-    if (const auto* tags = h.if_contains("tags"); tags != nullptr && tags->is_object()) r.tags = tags->as_object();
+    if (const auto* tags = h.if_contains("tags"); tags != nullptr && tags->is_object())
+        r.tags = tags->as_object();
     return r;
 }
 
 [[noreturn]] void NoTrailStream() {
-    throw ToolError("the server has no TRAIL stream: no service has started its bus there (or BUS_TRAIL=false)");
+    throw ToolError(
+        "the server has no TRAIL stream: no service has started its bus there (or "
+        "BUS_TRAIL=false)");
 }
 
 std::vector<Record> RecordsOf(bus::Nats& nats, const std::string& correlation_id) {
     std::vector<Record> records;
     const auto subject = "trail." + bus::SubjectToken(correlation_id);
     const StartAt all{StartAt::Kind::kAll};
-    const bool exists = ReadStored(nats, bus::kTrailStream, subject, all, [&](const StoredMessage& m) {
-        auto r = ParseRecord(m.data);
-        if (!r)
-            std::cerr << "keel-bus: skipping malformed trail record (TRAIL seq " << m.seq << ")\n";
-        else if (r->correlation_id == correlation_id)  // other ids can share a subject token
-            records.push_back(std::move(*r));
-        return true;
-    });
+    const bool exists =
+        ReadStored(nats, bus::kTrailStream, subject, all, [&](const StoredMessage& m) {
+            auto r = ParseRecord(m.data);
+            if (!r)
+                std::cerr << "keel-bus: skipping malformed trail record (TRAIL seq " << m.seq
+                          << ")\n";
+            else if (r->correlation_id == correlation_id)  // other ids can share a subject token
+                records.push_back(std::move(*r));
+            return true;
+        });
     if (!exists) NoTrailStream();
     return records;
 }
@@ -96,11 +101,12 @@ std::optional<std::string> CorrelationOfEvent(bus::Nats& nats, const std::string
         start = StartAt{StartAt::Kind::kTime, 0, (ms - 10 * 60 * 1000) * 1'000'000};
     }
     std::optional<std::string> found;
-    const bool exists = ReadStored(nats, bus::kTrailStream, "trail.>", start, [&](const StoredMessage& m) {
-        const auto r = ParseRecord(m.data);
-        if (r && r->event_id == event_id) found = r->correlation_id;
-        return !found;
-    });
+    const bool exists =
+        ReadStored(nats, bus::kTrailStream, "trail.>", start, [&](const StoredMessage& m) {
+            const auto r = ParseRecord(m.data);
+            if (r && r->event_id == event_id) found = r->correlation_id;
+            return !found;
+        });
     if (!exists) NoTrailStream();
     return found;
 }
@@ -114,13 +120,14 @@ void PrintTable(const std::string& correlation_id, const std::vector<Record>& re
         events += r.kind == "publish" ? 1 : 0;
     }
     std::cout << "correlation " << correlation_id << ": " << records.size() << " hops, " << events
-              << " events published, " << Fixed(static_cast<double>(end - first) / 1000.0, 3) << " ms\n";
+              << " events published, " << Fixed(static_cast<double>(end - first) / 1000.0, 3)
+              << " ms\n";
     Table table({"START_MS", "DURATION_MS", "SERVICE", "INSTANCE", "KIND", "TOPIC", "OUTCOME"},
                 {true, true});
     for (const auto& r : records)
         table.Add({Fixed(static_cast<double>(r.start_us - first) / 1000.0, 3),
-                   Fixed(static_cast<double>(r.duration_us) / 1000.0, 3), r.service, r.instance, r.kind,
-                   r.topic, r.Outcome()});
+                   Fixed(static_cast<double>(r.duration_us) / 1000.0, 3), r.service, r.instance,
+                   r.kind, r.topic, r.Outcome()});
     table.Print(std::cout);
 }
 
@@ -128,8 +135,8 @@ void PrintJson(const std::string& correlation_id, const std::vector<Record>& rec
     json::array hops;
     for (const auto& r : records) {
         hops.push_back(json::object{
-            {"start_ms", static_cast<double>(r.start_us - records.front().start_us) / 1000.0},
-            {"duration_ms", static_cast<double>(r.duration_us) / 1000.0},
+            {"offset_us", r.start_us - records.front().start_us},
+            {"duration_us", r.duration_us},
             {"service", r.service},
             {"instance", r.instance},
             {"kind", r.kind},
@@ -138,7 +145,6 @@ void PrintJson(const std::string& correlation_id, const std::vector<Record>& rec
             {"event_id", r.event_id},
             {"causation_id", r.causation_id},
             {"start_us", r.start_us},
-            {"duration_us", r.duration_us},
             {"tags", r.tags},
         });
     }
@@ -161,7 +167,8 @@ int Trail(const std::string& server, const TrailOptions& options) {
                             "(records expire with the stream's max age)");
         correlation_id = *found;
         records = RecordsOf(*nats, correlation_id);
-        if (records.empty()) throw ToolError("no trail records for correlation id " + correlation_id);
+        if (records.empty())
+            throw ToolError("no trail records for correlation id " + correlation_id);
     }
     // Start order; a consumption and the events its handler emitted share a start: the
     // consumption comes first.
