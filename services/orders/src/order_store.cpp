@@ -135,8 +135,7 @@ Task<void> OrderStore::Confirm(pg::Connection& c, const bus::Event& captured) {
     co_await bus_->Emit(c, "orders.order_confirmed.v1", event, captured.next);
 }
 
-Task<void> OrderStore::Cancel(pg::Connection& c, const bus::Event& event,
-                              const std::string& reason) {
+Task<void> OrderStore::Cancel(pg::Connection& c, const bus::Event& event, std::string reason) {
     const std::string order_id(event.payload.at("order_id").as_string());
     auto r = co_await c.Execute(
         "UPDATE orders SET status = 'CANCELLED', reason = $2, updated_at = clock_timestamp() "

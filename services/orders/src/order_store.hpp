@@ -32,10 +32,11 @@ public:
     Task<std::optional<Order>> Get(const std::string& id);
     Task<std::vector<Order>> ListByUser(const std::string& user_id, int limit);
 
-    // Saga steps, in the consumer's transaction. Only a PENDING order moves; a final
+    // Saga steps, in the consumer's transaction (parameters by value where callers pass
+    // temporaries: a coroutine keeps references, not copies). Only a PENDING order moves; a final
     // one stays as it is (the step is then a no-op).
     Task<void> Confirm(pg::Connection& c, const bus::Event& captured);
-    Task<void> Cancel(pg::Connection& c, const bus::Event& event, const std::string& reason);
+    Task<void> Cancel(pg::Connection& c, const bus::Event& event, std::string reason);
 
 private:
     std::shared_ptr<pg::Pool> pool_;
