@@ -1,5 +1,7 @@
 #include <keel/auth/jwt_authenticator.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <keel/core/log.hpp>
 
 namespace keel::auth {
@@ -20,9 +22,18 @@ Task<void> JwtAuthenticator::Refresh() {
     {
         std::lock_guard lock(mutex_);
         last_fetch_ = std::chrono::steady_clock::now();
+        fetching_ = true;
     }
-    auto keys = std::make_shared<const KeySet>(co_await fetch_());
+    std::shared_ptr<const KeySet> keys;
+    std::exception_ptr error;
+    try {
+        keys = std::make_shared<const KeySet>(co_await fetch_());
+    } catch (...) {
+        error = std::current_exception();
+    }
     std::lock_guard lock(mutex_);
+    fetching_ = false;
+    if (error) std::rethrow_exception(error);
     keys_ = std::move(keys);
 }
 
@@ -31,11 +42,24 @@ Task<http::Authenticator::Outcome> JwtAuthenticator::Authenticate(std::string_vi
     auto verified = VerifyJwt(token, *Keys(), options_);
     if (verified.error == JwtError::kUnknownKey) {
         bool refetch = false;
+        bool in_flight = false;
         {
             std::lock_guard lock(mutex_);
-            refetch = std::chrono::steady_clock::now() - last_fetch_ >= min_refetch_;
+            in_flight = fetching_;
+            refetch = !in_flight && std::chrono::steady_clock::now() - last_fetch_ >= min_refetch_;
         }
-        if (refetch) {
+        if (in_flight) {
+            // Another request is fetching the keys (e.g. the first burst after a start or
+            // a rotation): wait for its answer rather than refuse a valid token.
+            asio::steady_timer timer(co_await asio::this_coro::executor);
+            for (int i = 0; i < 300 && in_flight; ++i) {
+                timer.expires_after(std::chrono::milliseconds(10));
+                co_await timer.async_wait(asio::use_awaitable);
+                std::lock_guard lock(mutex_);
+                in_flight = fetching_;
+            }
+            verified = VerifyJwt(token, *Keys(), options_);
+        } else if (refetch) {
             try {
                 co_await Refresh();
                 verified = VerifyJwt(token, *Keys(), options_);

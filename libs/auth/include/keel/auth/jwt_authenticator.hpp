@@ -34,6 +34,7 @@ private:
     mutable std::mutex mutex_;
     std::shared_ptr<const KeySet> keys_;
     std::chrono::steady_clock::time_point last_fetch_{};
+    bool fetching_ = false;  // a refetch is in flight: tokens with an unknown kid wait for it
 };
 
 /// A Fetch that GETs a JWKS document from `url` with `client`.
