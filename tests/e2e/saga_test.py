@@ -354,27 +354,36 @@ class E_Chaos(unittest.TestCase):
         stock_before = product_stock(pid)
         stop = threading.Event()
         kills = []
+        placed = [0]
 
         def chaos():
             services = ["orders", "catalog", "payments", "fiscal", "notifications", "recommendations", "account"]
             restarted_nats = False
-            t0 = time.monotonic()
-            while not stop.wait(2.5):
+            while not stop.wait(1.5):
                 svc = random.choice(services)
                 STACK.cli("kill", f"{svc}#{random.randint(1, 2)}", check=False)
                 kills.append(svc)
-                if not restarted_nats and time.monotonic() - t0 > 8:
+                if not restarted_nats and placed[0] >= CHAOS_ORDERS // 3:  # once, in the middle
                     STACK.cli("kill", "nats", check=False)
                     kills.append("nats")
                     restarted_nats = True
+
+        t0 = time.monotonic()
+
+        def one(i):  # about 100 orders/s, so that the kills land while orders flow
+            delay = t0 + i / 100.0 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            user = users[i % len(users)]
+            order = place(user, [{"product_id": pid, "quantity": 1}])
+            placed[0] += 1
+            return order, user
 
         killer = threading.Thread(target=chaos)
         killer.start()
         try:
             with concurrent.futures.ThreadPoolExecutor(16) as pool:
-                orders = list(pool.map(lambda i: (place(users[i % len(users)],
-                                                        [{"product_id": pid, "quantity": 1}]), users[i % len(users)]),
-                                       range(CHAOS_ORDERS)))
+                orders = list(pool.map(one, range(CHAOS_ORDERS)))
         finally:
             stop.set()
             killer.join()

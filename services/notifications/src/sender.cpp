@@ -19,12 +19,25 @@ struct DeliverySender::Due {
     int attempts = 0;  // before this try
 };
 
-constexpr std::string_view kTakeDue = R"(
-SELECT id, chat_id, text, attempts FROM deliveries
-WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
-ORDER BY next_attempt_at, id
-LIMIT $1
-FOR UPDATE SKIP LOCKED)";
+// Claims one due delivery and commits the claim before the call to Telegram: two
+// senders never take the same row, and a sender killed during the call leaves it
+// 'sending' (see kGiveUpOnStale) instead of sending it again on the next pass.
+constexpr std::string_view kClaimDue = R"(
+UPDATE deliveries SET status = 'sending', sending_since = clock_timestamp()
+WHERE id = (SELECT id FROM deliveries
+            WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
+            ORDER BY next_attempt_at, id
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED)
+RETURNING id, chat_id, text, attempts)";
+
+// A live sender settles a claim within the Telegram call's deadline; one older than a
+// minute belongs to a sender that died during the call. Whether Telegram got it is
+// unknown: not resending is what keeps a message from ever arriving twice.
+constexpr std::string_view kGiveUpOnStale = R"(
+UPDATE deliveries SET status = 'unknown',
+       last_error = 'the sender stopped during the Telegram call; not resent so that it never arrives twice'
+WHERE status = 'sending' AND sending_since < clock_timestamp() - interval '60 seconds')";
 
 constexpr std::string_view kMarkSent = R"(
 UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = clock_timestamp(),
@@ -32,7 +45,7 @@ UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = clock_
 WHERE id = $1)";
 
 constexpr std::string_view kRetryLater = R"(
-UPDATE deliveries SET attempts = attempts + 1, last_error = $3,
+UPDATE deliveries SET status = 'pending', attempts = attempts + 1, last_error = $3,
                       next_attempt_at = clock_timestamp() + $2::bigint * interval '1 millisecond'
 WHERE id = $1)";
 
@@ -41,20 +54,16 @@ UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $
 WHERE id = $1)";
 
 Task<int> DeliverySender::RunOnce() {
+    co_await pool_->Execute(kGiveUpOnStale);
     int tried = 0;
-    auto pass = [&](pg::Connection& c) -> Task<void> {
-        auto rows = co_await c.Execute(kTakeDue, options_.batch);
-        std::vector<Due> due;
-        for (int i = 0; i < rows.Rows(); ++i) {
-            due.push_back(Due{rows.Int(i, 0), rows.Int(i, 1), std::string(rows.Text(i, 2)),
-                              static_cast<int>(rows.Int(i, 3))});
-        }
-        for (const auto& row : due) {
-            ++tried;
-            if (!co_await SendOne(c, row)) break;
-        }
-    };
-    co_await pool_->Transaction(pass);
+    while (tried < options_.batch) {
+        auto rows = co_await pool_->Execute(kClaimDue);
+        if (rows.Rows() == 0) break;
+        const Due row{rows.Int(0, 0), rows.Int(0, 1), std::string(rows.Text(0, 2)),
+                      static_cast<int>(rows.Int(0, 3))};
+        ++tried;
+        if (!co_await SendOne(row)) break;
+    }
     co_return tried;
 }
 
@@ -76,7 +85,7 @@ Task<void> DeliverySender::Tick() {
 }
 
 // Records the outcome of sending `row`; false when the pass should stop here.
-Task<bool> DeliverySender::SendOne(pg::Connection& c, const Due& row) {
+Task<bool> DeliverySender::SendOne(const Due& row) {
     const SendOutcome outcome = co_await telegram_->SendMessage(row.chat_id, row.text);
     const int attempts = row.attempts + 1;
     using Kind = SendOutcome::Kind;
@@ -84,18 +93,18 @@ Task<bool> DeliverySender::SendOne(pg::Connection& c, const Due& row) {
         case Kind::kSent: {
             const pg::Param message_id =
                 outcome.message_id ? pg::P(*outcome.message_id) : pg::Null();
-            co_await c.Execute(kMarkSent, row.id, message_id);
+            co_await pool_->Execute(kMarkSent, row.id, message_id);
             co_return true;
         }
         case Kind::kRejected:
             log::Warn("telegram refused a message",
                       {{"delivery_id", row.id}, {"error", outcome.error}});
-            co_await c.Execute(kMarkFailed, row.id, outcome.error);
+            co_await pool_->Execute(kMarkFailed, row.id, outcome.error);
             co_return true;
         case Kind::kRetryAfter: {
             const std::int64_t wait_ms =
                 std::chrono::duration_cast<std::chrono::milliseconds>(outcome.retry_after).count();
-            co_await c.Execute(kRetryLater, row.id, wait_ms, outcome.error);
+            co_await pool_->Execute(kRetryLater, row.id, wait_ms, outcome.error);
             co_return false;
         }
         case Kind::kTransient:
@@ -105,14 +114,14 @@ Task<bool> DeliverySender::SendOne(pg::Connection& c, const Due& row) {
         log::Warn("giving up on a message", {{"delivery_id", row.id},
                                              {"attempts", static_cast<std::int64_t>(attempts)},
                                              {"error", outcome.error}});
-        co_await c.Execute(kMarkFailed, row.id, outcome.error);
+        co_await pool_->Execute(kMarkFailed, row.id, outcome.error);
     } else {
         const std::int64_t wait_ms = Backoff(attempts, options_).count();
         log::Info("message not sent; retrying later",
                   {{"delivery_id", row.id},
                    {"attempts", static_cast<std::int64_t>(attempts)},
                    {"error", outcome.error}});
-        co_await c.Execute(kRetryLater, row.id, wait_ms, outcome.error);
+        co_await pool_->Execute(kRetryLater, row.id, wait_ms, outcome.error);
     }
     co_return false;
 }

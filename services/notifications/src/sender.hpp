@@ -19,13 +19,14 @@ struct SenderOptions {
 /// The wait after the `attempts`-th try failed transiently: base * 2^(attempts-1), capped.
 std::chrono::milliseconds Backoff(int attempts, const SenderOptions& options);
 
-/// Sends due pending deliveries. Each pass runs in one transaction that takes its rows
-/// FOR UPDATE SKIP LOCKED, so instances running side by side never send the same row;
-/// if the process dies mid-pass the transaction rolls back and the rows are sent again
-/// later (at least once: Telegram may have the message already).
-/// Outcomes: 200 -> sent; 429 -> pending until parameters.retry_after; 400/403 -> failed;
-/// anything else -> pending with exponential backoff, failed at max_attempts. A 429 or
-/// transient failure ends the pass early: the rows after it stay untouched for the next.
+/// Sends due pending deliveries, claiming rows one at a time (FOR UPDATE SKIP LOCKED),
+/// so instances running side by side never send the same row. Each row is claimed ('sending',
+/// committed) before the call and settled after it; a row left 'sending' by a sender killed
+/// mid-call becomes 'unknown' after a minute and is not resent (at most once: Telegram has no
+/// idempotency key to make a resend safe). Outcomes: 200 -> sent; 429 -> pending until
+/// parameters.retry_after; 400/403 -> failed; anything else -> pending with exponential backoff,
+/// failed at max_attempts. A 429 or transient failure ends the pass early: the rows after it stay
+/// untouched for the next.
 class DeliverySender final {
 public:
     DeliverySender(std::shared_ptr<pg::Pool> pool, std::shared_ptr<TelegramClient> telegram,
@@ -40,7 +41,7 @@ public:
 
 private:
     struct Due;
-    Task<bool> SendOne(pg::Connection& connection, const Due& row);
+    Task<bool> SendOne(const Due& row);
 
     std::shared_ptr<pg::Pool> pool_;
     std::shared_ptr<TelegramClient> telegram_;
