@@ -29,7 +29,9 @@ namespace {
 
 constexpr const char* kTopic = "lab.ping.v1";
 
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double Seconds(Clock::time_point since) {
+    return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 void Check(natsStatus s, const char* what) {
     if (s != NATS_OK) {
@@ -38,7 +40,9 @@ void Check(natsStatus s, const char* what) {
     }
 }
 
-void Purge(bus::Nats& nats, const std::string& stream) { nats.ApiRequest("STREAM.PURGE." + stream, ""); }
+void Purge(bus::Nats& nats, const std::string& stream) {
+    nats.ApiRequest("STREAM.PURGE." + stream, "");
+}
 
 // Publishes `n` lab.ping.v1 events the way the relay does (envelope headers, msg id),
 // asynchronously; returns messages/s.
@@ -47,14 +51,16 @@ double PublishEvents(bus::Nats& nats, int n) {
     const std::string body(150, 'x');
     const auto start = Clock::now();
     for (int i = 0; i < n; ++i) {
-        const boost::json::value payload = boost::json::object{{"id", "p"}, {"n", i}, {"body", body}};
+        const boost::json::value payload =
+            boost::json::object{{"id", "p"}, {"n", i}, {"body", body}};
         auto msg = bus::NewMsg(kTopic, codec.Encode(kTopic, payload));
         const auto id = keel::Uuid::V7().ToString();
         bus::SetHeader(msg.get(), bus::header::kEventId, id);
         bus::SetHeader(msg.get(), bus::header::kCorrelationId, id);
         bus::SetHeader(msg.get(), bus::header::kFingerprint, codec.Fingerprint(kTopic));
-        bus::SetHeader(msg.get(), bus::header::kTrail,
-                       R"([{"service":"bench","instance":"bench-1","start_us":1,"duration_us":2,"tags":{}}])");
+        bus::SetHeader(
+            msg.get(), bus::header::kTrail,
+            R"([{"service":"bench","instance":"bench-1","start_us":1,"duration_us":2,"tags":{}}])");
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MsgId = id.c_str();
@@ -81,7 +87,8 @@ double RawConsume(bus::Nats& nats, int n) {
     so.Consumer = "bench-raw";
     natsSubscription* sub = nullptr;
     jsErrCode jerr{};
-    Check(js_PullSubscribe(&sub, nats.Js(), kTopic, "bench-raw", nullptr, &so, &jerr), "pull subscribe");
+    Check(js_PullSubscribe(&sub, nats.Js(), kTopic, "bench-raw", nullptr, &so, &jerr),
+          "pull subscribe");
     const auto start = Clock::now();
     int got = 0;
     while (got < n) {
@@ -110,8 +117,8 @@ bus::BusSettings Settings(const std::string& service, bool trail) {
 }
 
 // One bus instance consuming `n` preloaded events; returns messages/s from Start to the last ack.
-double BusConsume(asio::io_context& io, std::shared_ptr<keel::pg::Pool> pool, const std::string& service,
-                  bool trail, int n) {
+double BusConsume(asio::io_context& io, std::shared_ptr<keel::pg::Pool> pool,
+                  const std::string& service, bool trail, int n) {
     auto b = bus::Bus::Create(io.get_executor(), pool, Settings(service, trail));
     std::atomic<int> seen{0};
     std::promise<void> all;
@@ -119,7 +126,8 @@ double BusConsume(asio::io_context& io, std::shared_ptr<keel::pg::Pool> pool, co
     options.batch = 1000;
     options.workers = 2;
     if (pool) {
-        bus::BatchHandler handler = [&](keel::pg::Connection& c, std::span<const bus::Event> events) -> keel::Task<void> {
+        bus::BatchHandler handler = [&](keel::pg::Connection& c,
+                                        std::span<const bus::Event> events) -> keel::Task<void> {
             std::string ids = "{", ns = "{";
             for (const auto& e : events) {
                 if (ids.size() > 1) ids += ",", ns += ",";
@@ -127,7 +135,9 @@ double BusConsume(asio::io_context& io, std::shared_ptr<keel::pg::Pool> pool, co
                 ns += std::to_string(e.payload.at("n").as_int64());
             }
             ids += "}", ns += "}";
-            co_await c.Execute("INSERT INTO effects (event_id, n) SELECT unnest($1::uuid[]), unnest($2::bigint[])", ids, ns);
+            co_await c.Execute(
+                "INSERT INTO effects (event_id, n) SELECT unnest($1::uuid[]), unnest($2::bigint[])",
+                ids, ns);
             if ((seen += static_cast<int>(events.size())) == n) all.set_value();
         };
         b->Subscribe(kTopic, handler, options);
@@ -149,7 +159,9 @@ double BusConsume(asio::io_context& io, std::shared_ptr<keel::pg::Pool> pool, co
 
 // Runs one statement to completion from this (non-io) thread.
 void Sql(asio::io_context& io, keel::pg::Pool& pool, std::string sql) {
-    auto run = [](keel::pg::Pool& p, std::string text) -> keel::Task<void> { co_await p.Execute(text); };
+    auto run = [](keel::pg::Pool& p, std::string text) -> keel::Task<void> {
+        co_await p.Execute(text);
+    };
     asio::co_spawn(io, run(pool, std::move(sql)), asio::use_future).get();
 }
 
@@ -189,21 +201,29 @@ int main(int argc, char** argv) {
         publish.push_back(PublishEvents(*nats, n));
         raw.push_back(RawConsume(*nats, n));
         trivial.push_back(BusConsume(io, nullptr, "bench" + std::to_string(run), false, n));
-        trivial_trail.push_back(BusConsume(io, nullptr, "benchtrail" + std::to_string(run), true, n));
+        trivial_trail.push_back(
+            BusConsume(io, nullptr, "benchtrail" + std::to_string(run), true, n));
         Sql(io, *pool, "TRUNCATE effects");
         with_pg.push_back(BusConsume(io, pool, "benchpg" + std::to_string(run), false, n));
-        std::fprintf(stderr, "run %d: publish %.0f, raw %.0f, trivial %.0f, +trail %.0f, pg %.0f msg/s\n", run + 1,
-                     publish.back(), raw.back(), trivial.back(), trivial_trail.back(), with_pg.back());
+        std::fprintf(stderr,
+                     "run %d: publish %.0f, raw %.0f, trivial %.0f, +trail %.0f, pg %.0f msg/s\n",
+                     run + 1, publish.back(), raw.back(), trivial.back(), trivial_trail.back(),
+                     with_pg.back());
     }
     const double base = Median(raw);
-    std::printf("| what (%d messages, median of %d) | messages/s | vs raw consume |\n|---|---:|---:|\n", n, runs);
-    std::printf("| raw JetStream async publish (libnats) | %.0f | %.2f |\n", Median(publish), Median(publish) / base);
+    std::printf(
+        "| what (%d messages, median of %d) | messages/s | vs raw consume |\n|---|---:|---:|\n", n,
+        runs);
+    std::printf("| raw JetStream async publish (libnats) | %.0f | %.2f |\n", Median(publish),
+                Median(publish) / base);
     std::printf("| raw JetStream fetch 1000 + ack each (libnats) | %.0f | 1.00 |\n", base);
-    std::printf("| bus consumer, trivial handler (decode, hop, ack) | %.0f | %.2f |\n", Median(trivial), Median(trivial) / base);
-    std::printf("| bus consumer, trivial handler + trail records | %.0f | %.2f |\n", Median(trivial_trail),
-                Median(trivial_trail) / base);
-    std::printf("| bus consumer, PostgreSQL transaction per batch (inbox + insert) | %.0f | %.2f |\n", Median(with_pg),
-                Median(with_pg) / base);
+    std::printf("| bus consumer, trivial handler (decode, hop, ack) | %.0f | %.2f |\n",
+                Median(trivial), Median(trivial) / base);
+    std::printf("| bus consumer, trivial handler + trail records | %.0f | %.2f |\n",
+                Median(trivial_trail), Median(trivial_trail) / base);
+    std::printf(
+        "| bus consumer, PostgreSQL transaction per batch (inbox + insert) | %.0f | %.2f |\n",
+        Median(with_pg), Median(with_pg) / base);
     guard.reset();
     io.stop();
     for (auto& t : threads) t.join();
