@@ -11,6 +11,7 @@
 #include <functional>
 
 #include <keel/telemetry/metrics.hpp>
+#include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/servers.hpp>
 
@@ -21,33 +22,6 @@ using keel::testing::NatsServer;
 using keel::testing::PgServer;
 
 constexpr const char* kTopic = "lab.ping.v1";
-
-Task<void> Sleep(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
-// Polls `done` every 20 ms for up to `limit`.
-Task<bool> WaitUntil(std::function<Task<bool>()> done,
-                     std::chrono::seconds limit = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (co_await done()) co_return true;
-        co_await Sleep(std::chrono::milliseconds(20));
-    }
-    co_return false;
-}
-
-BusSettings Settings(const std::string& service, const std::string& instance = "") {
-    BusSettings s;
-    s.urls = {NatsServer::Shared().Url()};
-    s.service = service;
-    s.instance_id = instance.empty() ? service + "-1" : instance;
-    s.relay_poll = std::chrono::milliseconds(50);
-    s.stream_max_bytes = 64 << 20;
-    return s;
-}
 
 // Fresh database with the effect table, and an empty LAB stream and DLQ.
 Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
@@ -103,7 +77,8 @@ std::string LastDeadLetterHeader(const char* key) {
 
 KEEL_CORO_TEST(Bus, OutboxEventsReachTheConsumerOnceWithTheirTrail) {
     auto pool = co_await Fresh("bus_once");
-    auto bus = Bus::Create(co_await asio::this_coro::executor, pool, Settings("once"));
+    auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
+                           keel::testing::TestBusSettings("once"));
     bus->Publishes(kTopic);
     std::vector<Hop> trail;
     EventHandler handler = [&trail](pg::Connection& c, const Event& e) -> Task<void> {
@@ -118,8 +93,8 @@ KEEL_CORO_TEST(Bus, OutboxEventsReachTheConsumerOnceWithTheirTrail) {
     auto all_seen = [&]() -> Task<bool> {
         co_return co_await Count(*pool, "SELECT count(*) FROM seen") >= 300;
     };
-    EXPECT_TRUE(co_await WaitUntil(all_seen));
-    co_await Sleep(std::chrono::milliseconds(300));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(all_seen));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(300));
     EXPECT_EQ(co_await Count(*pool, "SELECT count(DISTINCT n) FROM seen"), 300);
     EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM bus_inbox"), 300);
     EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL"),
@@ -137,8 +112,10 @@ KEEL_CORO_TEST(Bus, TwoRelayingInstancesNeverPublishARowTwice) {
     auto& published =
         telemetry::DefaultRegistry().GetCounter("keel_bus_outbox_published_total", "");
     const auto before = published.Value();
-    auto a = Bus::Create(co_await asio::this_coro::executor, pool, Settings("two", "two-1"));
-    auto b = Bus::Create(co_await asio::this_coro::executor, pool, Settings("two", "two-2"));
+    auto a = Bus::Create(co_await asio::this_coro::executor, pool,
+                         keel::testing::TestBusSettings("two", "two-1"));
+    auto b = Bus::Create(co_await asio::this_coro::executor, pool,
+                         keel::testing::TestBusSettings("two", "two-2"));
     a->Publishes(kTopic);
     b->Publishes(kTopic);
     co_await a->Start();
@@ -152,7 +129,7 @@ KEEL_CORO_TEST(Bus, TwoRelayingInstancesNeverPublishARowTwice) {
         co_return co_await Count(*pool,
                                  "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL") == 0;
     };
-    EXPECT_TRUE(co_await WaitUntil(drained));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(drained));
     EXPECT_EQ(published.Value() - before, 1000u);  // not one more: no row went out twice
     co_await a->Stop();
     co_await b->Stop();
@@ -160,7 +137,8 @@ KEEL_CORO_TEST(Bus, TwoRelayingInstancesNeverPublishARowTwice) {
 
 KEEL_CORO_TEST(Bus, APoisonedEventIsDeadLetteredAfterItsTriesAndTheRestFlow) {
     auto pool = co_await Fresh("bus_poison");
-    auto bus = Bus::Create(co_await asio::this_coro::executor, pool, Settings("poison"));
+    auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
+                           keel::testing::TestBusSettings("poison"));
     bus->Publishes(kTopic);
     std::atomic<int> calls{0};
     SubscribeOptions options;
@@ -172,23 +150,24 @@ KEEL_CORO_TEST(Bus, APoisonedEventIsDeadLetteredAfterItsTriesAndTheRestFlow) {
     auto rest_seen = [&]() -> Task<bool> {
         co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 49;
     };
-    EXPECT_TRUE(co_await WaitUntil(rest_seen));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(rest_seen));
     auto& dead = telemetry::DefaultRegistry().GetCounter(
         "keel_bus_consumed_total", "",
         {{"consumer", "poison-lab_ping_v1"}, {"outcome", "dead_lettered"}});
     auto dead_lettered = [&]() -> Task<bool> { co_return dead.Value() == 1; };
-    EXPECT_TRUE(co_await WaitUntil(dead_lettered));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(dead_lettered));
     EXPECT_EQ(LastDeadLetterHeader(header::kDlqConsumer), "poison-lab_ping_v1");
     EXPECT_NE(LastDeadLetterHeader(header::kDlqError).find("poison pill 13"), std::string::npos);
     EXPECT_EQ(LastDeadLetterHeader(header::kDlqDeliveries), "3");
-    co_await Sleep(std::chrono::milliseconds(300));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(300));
     EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM seen WHERE n = 13"), 0);
     co_await bus->Stop();
 }
 
 KEEL_CORO_TEST(Bus, ARedeliveredOrRepublishedEventChangesNothing) {
     auto pool = co_await Fresh("bus_inbox");
-    auto bus = Bus::Create(co_await asio::this_coro::executor, pool, Settings("inbox"));
+    auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
+                           keel::testing::TestBusSettings("inbox"));
     bus->Publishes(kTopic);
     std::atomic<int> calls{0};
     bus->Subscribe(kTopic, RecordSeen(&calls));
@@ -204,8 +183,8 @@ KEEL_CORO_TEST(Bus, ARedeliveredOrRepublishedEventChangesNothing) {
     auto three_calls = [&]() -> Task<bool> {
         co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 1 && calls.load() >= 1;
     };
-    EXPECT_TRUE(co_await WaitUntil(three_calls));
-    co_await Sleep(std::chrono::milliseconds(500));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(three_calls));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(500));
     EXPECT_EQ(co_await Count(*pool, "SELECT count(*) FROM seen"), 1);
     EXPECT_EQ(calls.load(), 1);  // the inbox filtered the other two before the handler
     co_await bus->Stop();
@@ -213,7 +192,8 @@ KEEL_CORO_TEST(Bus, ARedeliveredOrRepublishedEventChangesNothing) {
 
 KEEL_CORO_TEST(Bus, UndecodableMessagesGoStraightToTheDeadLetters) {
     auto pool = co_await Fresh("bus_garbage");
-    auto bus = Bus::Create(co_await asio::this_coro::executor, pool, Settings("garbage"));
+    auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
+                           keel::testing::TestBusSettings("garbage"));
     std::atomic<int> calls{0};
     bus->Subscribe(kTopic, RecordSeen(&calls));
     co_await bus->Start();
@@ -223,7 +203,7 @@ KEEL_CORO_TEST(Bus, UndecodableMessagesGoStraightToTheDeadLetters) {
     auto dead = [&]() -> Task<bool> {
         co_return LastDeadLetterHeader(header::kDlqConsumer) == "garbage-lab_ping_v1";
     };
-    EXPECT_TRUE(co_await WaitUntil(dead));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(dead));
     EXPECT_NE(LastDeadLetterHeader(header::kDlqError).find("cannot decode"), std::string::npos);
     EXPECT_EQ(LastDeadLetterHeader(header::kDlqDeliveries), "1");
     EXPECT_EQ(calls.load(), 0);
@@ -232,7 +212,8 @@ KEEL_CORO_TEST(Bus, UndecodableMessagesGoStraightToTheDeadLetters) {
 
 KEEL_CORO_TEST(Bus, APayloadThatDoesNotMatchItsSchemaRollsTheTransactionBack) {
     auto pool = co_await Fresh("bus_schema");
-    auto bus = Bus::Create(co_await asio::this_coro::executor, pool, Settings("schema"));
+    auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
+                           keel::testing::TestBusSettings("schema"));
     bus->Publishes(kTopic);
     co_await bus->Start();
     std::string error;
@@ -255,7 +236,8 @@ KEEL_CORO_TEST(Bus, APayloadThatDoesNotMatchItsSchemaRollsTheTransactionBack) {
 
 KEEL_CORO_TEST(Bus, NothingIsLostWhenNatsIsKilledMidStream) {
     auto pool = co_await Fresh("bus_restart");
-    auto bus = Bus::Create(co_await asio::this_coro::executor, pool, Settings("restart"));
+    auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
+                           keel::testing::TestBusSettings("restart"));
     bus->Publishes(kTopic);
     bus->Subscribe(kTopic, RecordSeen());
     co_await bus->Start();
@@ -265,7 +247,7 @@ KEEL_CORO_TEST(Bus, NothingIsLostWhenNatsIsKilledMidStream) {
     auto all = [&]() -> Task<bool> {
         co_return co_await Count(*pool, "SELECT count(*) FROM seen") == 200;
     };
-    EXPECT_TRUE(co_await WaitUntil(all, std::chrono::seconds(40)));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(all, std::chrono::seconds(40)));
     EXPECT_EQ(co_await Count(*pool, "SELECT count(DISTINCT n) FROM seen"), 200);
     co_await bus->Stop();
 }

@@ -1,5 +1,7 @@
 #include <keel/testing/coro_test.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <thread>
 #include <vector>
 
@@ -31,6 +33,21 @@ void RunCoro(Task<void> task, std::size_t threads) {
             ADD_FAILURE() << "coroutine test threw a non-exception";
         }
     }
+}
+
+Task<void> Sleep(std::chrono::milliseconds duration) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(duration);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+Task<bool> WaitUntil(std::function<Task<bool>()> done, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (co_await done()) co_return true;
+        co_await Sleep(std::chrono::milliseconds(20));
+    }
+    co_return false;
 }
 
 }  // namespace keel::testing

@@ -8,6 +8,7 @@
 #include <keel/core/uuid.hpp>
 #include <keel/pg/migrations.hpp>
 #include <keel/telemetry/metrics.hpp>
+#include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/servers.hpp>
 
@@ -21,32 +22,6 @@ namespace {
 namespace json = boost::json;
 using testing::NatsServer;
 using testing::PgServer;
-
-Task<void> Sleep(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
-Task<bool> WaitUntil(std::function<Task<bool>()> done,
-                     std::chrono::seconds limit = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (co_await done()) co_return true;
-        co_await Sleep(std::chrono::milliseconds(20));
-    }
-    co_return false;
-}
-
-bus::BusSettings Settings(const std::string& service) {
-    bus::BusSettings s;
-    s.urls = {NatsServer::Shared().Url()};
-    s.service = service;
-    s.instance_id = service + "-1";
-    s.relay_poll = std::chrono::milliseconds(50);
-    s.stream_max_bytes = 64 << 20;
-    return s;
-}
 
 Task<std::shared_ptr<pg::Pool>> FreshPool(const std::string& db) {
     pg::PoolOptions options;
@@ -77,7 +52,8 @@ Task<Account> StartAccount(const std::string& name, bus::SubscribeOptions option
     Account a;
     a.pool = co_await FreshPool(name);
     co_await pg::Migrate(*a.pool, Migrations(), "account");
-    a.bus = bus::Bus::Create(co_await asio::this_coro::executor, a.pool, Settings(name));
+    a.bus = bus::Bus::Create(co_await asio::this_coro::executor, a.pool,
+                             keel::testing::TestBusSettings(name));
     a.store = std::make_shared<ProfileStore>(a.pool, a.bus);
     a.bus->Publishes(kProfileUpdated);
     bus::EventHandler handler = [store = a.store](pg::Connection& c, const bus::Event& e) {
@@ -91,7 +67,8 @@ Task<Account> StartAccount(const std::string& name, bus::SubscribeOptions option
 // A stand-in for auth: publishes registrations from its own database.
 Task<std::shared_ptr<bus::Bus>> StartAuth(const std::string& name) {
     auto pool = co_await FreshPool(name);
-    auto auth = bus::Bus::Create(co_await asio::this_coro::executor, pool, Settings(name));
+    auto auth = bus::Bus::Create(co_await asio::this_coro::executor, pool,
+                                 keel::testing::TestBusSettings(name));
     auth->Publishes(kUserRegistered);
     co_await auth->Start();
     co_return auth;
@@ -130,7 +107,8 @@ struct Observer {
 Task<Observer> StartObserver(const std::string& name) {
     Observer o;
     auto pool = co_await FreshPool(name);
-    o.bus = bus::Bus::Create(co_await asio::this_coro::executor, pool, Settings(name));
+    o.bus = bus::Bus::Create(co_await asio::this_coro::executor, pool,
+                             keel::testing::TestBusSettings(name));
     bus::PlainHandler collect =
         [mutex = o.mutex, events = o.events](std::span<const bus::Event> batch) -> Task<void> {
         std::lock_guard lock(*mutex);
@@ -152,14 +130,14 @@ KEEL_CORO_TEST(Account, ARegistrationMakesOneProfileAndOneEventEvenWhenSeenTwice
     auto created = [&]() -> Task<bool> {
         co_return (co_await account.store->Get(user)).has_value();
     };
-    EXPECT_TRUE(co_await WaitUntil(created));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(created));
     // auth replays the registration under a new event id: the inbox cannot tell, the
     // handler must.
     co_await Register(*auth, user, "other@example.com");
     auto both_handled = [&]() -> Task<bool> {
         co_return co_await Count(*account.pool, "SELECT count(*) FROM bus_inbox") == 2;
     };
-    EXPECT_TRUE(co_await WaitUntil(both_handled));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(both_handled));
 
     auto profile = co_await account.store->Get(user);
     EXPECT_TRUE(profile.has_value());
@@ -171,8 +149,8 @@ KEEL_CORO_TEST(Account, ARegistrationMakesOneProfileAndOneEventEvenWhenSeenTwice
     EXPECT_EQ(co_await Count(*account.pool, "SELECT count(*) FROM bus_outbox"), 1);
 
     auto published = [&]() -> Task<bool> { co_return !observer.For(user).empty(); };
-    EXPECT_TRUE(co_await WaitUntil(published));
-    co_await Sleep(std::chrono::milliseconds(300));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(published));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(300));
     const auto events = observer.For(user);
     EXPECT_EQ(events.size(), 1u);
     if (!events.empty()) {
@@ -200,12 +178,12 @@ KEEL_CORO_TEST(Account, APoisonedRegistrationIsDeadLetteredAndTheOthersFlow) {
     auto created = [&]() -> Task<bool> {
         co_return (co_await account.store->Get(fine)).has_value();
     };
-    EXPECT_TRUE(co_await WaitUntil(created));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(created));
     auto& dead = telemetry::DefaultRegistry().GetCounter(
         "keel_bus_consumed_total", "",
         {{"consumer", "acct_poison-auth_user_registered_v1"}, {"outcome", "dead_lettered"}});
     auto dead_lettered = [&]() -> Task<bool> { co_return dead.Value() == 1; };
-    EXPECT_TRUE(co_await WaitUntil(dead_lettered));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(dead_lettered));
     EXPECT_FALSE((co_await account.store->Get(poisoned)).has_value());
     EXPECT_EQ(co_await Count(*account.pool, "SELECT count(*) FROM bus_outbox"), 1);
     co_await account.bus->Stop();
@@ -329,7 +307,7 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
 
     // notifications sees creation, link, unlink: in order, with growing updated_at.
     auto all_published = [&]() -> Task<bool> { co_return observer.For(user).size() >= 3; };
-    EXPECT_TRUE(co_await WaitUntil(all_published));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(all_published));
     const auto events = observer.For(user);
     EXPECT_EQ(events.size(), 3u);
     if (events.size() == 3) {

@@ -11,6 +11,7 @@
 #include <keel/bus/nats.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/pg/migrations.hpp>
+#include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/servers.hpp>
 
@@ -31,22 +32,6 @@ const std::string kCap = "00000000-0000-4000-8000-000000000009";
 const std::string kUnknown = "00000000-0000-4000-8000-0000000000ff";
 const std::string kUser = "0190a5a4-0000-7000-8000-0000000000aa";
 
-Task<void> Sleep(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
-Task<bool> WaitUntil(std::function<Task<bool>()> done,
-                     std::chrono::seconds limit = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (co_await done()) co_return true;
-        co_await Sleep(std::chrono::milliseconds(20));
-    }
-    co_return false;
-}
-
 // Empty ORDERS and CATALOG streams, so that no test sees another's events.
 void PurgeStreams() {
     auto nats = bus::Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::seconds(5)});
@@ -61,16 +46,6 @@ Task<std::shared_ptr<pg::Pool>> Database(const std::string& name, bool catalog) 
     auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
     if (catalog) co_await pg::Migrate(*pool, Migrations(), "catalog");
     co_return pool;
-}
-
-bus::BusSettings Settings(const std::string& service, const std::string& instance) {
-    bus::BusSettings s;
-    s.urls = {NatsServer::Shared().Url()};
-    s.service = service;
-    s.instance_id = instance;
-    s.relay_poll = std::chrono::milliseconds(50);
-    s.stream_max_bytes = 64 << 20;
-    return s;
 }
 
 std::shared_ptr<ProductCache> Cache(asio::any_io_executor executor) {
@@ -90,7 +65,7 @@ CatalogInstance MakeCatalog(asio::any_io_executor executor, std::shared_ptr<pg::
                             std::shared_ptr<ProductCache> cache, const std::string& service,
                             const std::string& instance, bool consume = true) {
     CatalogInstance c;
-    c.bus = bus::Bus::Create(executor, pool, Settings(service, instance));
+    c.bus = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings(service, instance));
     c.bus->Publishes("catalog.stock_reserved.v1");
     c.bus->Publishes("catalog.stock_rejected.v1");
     c.reservations = std::make_shared<ReservationStore>(pool, c.bus);
@@ -198,7 +173,8 @@ Task<void> Done() { co_return; }
 // A stand-in for the orders service: publishes its events, records catalog's answers.
 std::shared_ptr<bus::Bus> MakeOrders(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool,
                                      const std::string& service, std::shared_ptr<Answers> answers) {
-    auto orders = bus::Bus::Create(executor, std::move(pool), Settings(service, service + "-1"));
+    auto orders = bus::Bus::Create(executor, std::move(pool),
+                                   keel::testing::TestBusSettings(service, service + "-1"));
     orders->Publishes("orders.order_placed.v1");
     orders->Publishes("orders.order_cancelled.v1");
     for (const char* topic : {"catalog.stock_reserved.v1", "catalog.stock_rejected.v1"}) {
@@ -246,7 +222,7 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     const Lines o1_lines = {{kMug, 1}, {kTee, 1}, {kMug, 1}};
     const auto placed_id =
         co_await Publish(*orders, "orders.order_placed.v1", Placed(o1, o1_lines));
-    EXPECT_TRUE(co_await WaitUntil(answered(o1)));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(answered(o1)));
     auto o1_answers = answers->For(o1);
     EXPECT_EQ(o1_answers.size(), 1u);
     if (!o1_answers.empty()) {
@@ -265,7 +241,7 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
         const auto tee = co_await cache->Get(kTee);
         co_return !mug && !tee;
     };
-    EXPECT_TRUE(co_await WaitUntil(evicted));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(evicted));
     EXPECT_TRUE((co_await cache->Get(kCap)).has_value());  // not in the order: still cached
     auto summary = co_await catalog.reservations->Summarize();
     EXPECT_EQ(summary.reserved_units, 3);
@@ -279,7 +255,7 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     const auto o3 = Uuid::V7().ToString();
     const Lines o3_lines = {{kUnknown, 1}, {kCap, 8}};
     co_await Publish(*orders, "orders.order_placed.v1", Placed(o3, o3_lines));
-    EXPECT_TRUE(co_await WaitUntil(answered(o3)));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(answered(o3)));
     auto o2_answers = answers->For(o2);
     auto o3_answers = answers->For(o3);
     EXPECT_EQ(o2_answers.size(), 1u);
@@ -312,8 +288,8 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
         const auto cancelled = co_await Inbox(*pool, "order_cancelled");
         co_return placed == 4 && cancelled == 4;
     };
-    EXPECT_TRUE(co_await WaitUntil(handled));
-    co_await Sleep(
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(handled));
+    co_await keel::testing::Sleep(
         std::chrono::milliseconds(300));  // an answer to the duplicate would be here by now
     EXPECT_EQ(answers->For(o1).size(), 1u);
     EXPECT_EQ(answers->Size(), 3u);
@@ -323,7 +299,7 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     EXPECT_EQ(co_await Stock(*pool, kCap), 7);
     EXPECT_EQ(co_await Status(*pool, o2), "rejected");
     auto mug_evicted = [&]() -> Task<bool> { co_return !(co_await cache->Get(kMug)); };
-    EXPECT_TRUE(co_await WaitUntil(mug_evicted));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(mug_evicted));
     summary = co_await catalog.reservations->Summarize();
     EXPECT_EQ(summary.reserved_units, 0);
     EXPECT_EQ(summary.reserved, 0);
@@ -464,8 +440,8 @@ KEEL_CORO_TEST(Reservations, TwoInstancesSellExactlyTheStock) {
         co_await Publish(*orders, "orders.order_placed.v1", Placed(Uuid::V7().ToString(), lines));
     }
     auto all = [&]() -> Task<bool> { co_return answers->Size() >= kOrders; };
-    EXPECT_TRUE(co_await WaitUntil(all, std::chrono::seconds(40)));
-    co_await Sleep(std::chrono::milliseconds(300));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(all, std::chrono::seconds(40)));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(300));
     EXPECT_EQ(answers->Size(), static_cast<std::size_t>(kOrders));
     EXPECT_EQ(answers->Count("catalog.stock_reserved.v1"), 10u);
     EXPECT_EQ(co_await Stock(*pool, kMug), 0);
@@ -506,13 +482,13 @@ KEEL_CORO_TEST(Reservations, CacheEntriesGoOnlyOnceTheTransactionCommitted) {
     auto slow = [&](pg::Connection& c) -> Task<void> {
         const std::vector<std::string> ids = {kMug};
         co_await invalidator.AfterCommit(c, ids);
-        co_await Sleep(std::chrono::milliseconds(300));
+        co_await keel::testing::Sleep(std::chrono::milliseconds(300));
         cached_while_open = (co_await cache->Get(kMug)).has_value();
     };
     co_await pool->Transaction(slow);
     EXPECT_TRUE(cached_while_open);
     auto evicted = [&]() -> Task<bool> { co_return !(co_await cache->Get(kMug)); };
-    EXPECT_TRUE(co_await WaitUntil(evicted, std::chrono::seconds(5)));
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(evicted, std::chrono::seconds(5)));
     EXPECT_TRUE((co_await cache->Get(kTee)).has_value());
 }
 

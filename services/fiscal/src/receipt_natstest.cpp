@@ -7,6 +7,7 @@
 #include <keel/bus/bus.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/pg/migrations.hpp>
+#include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/servers.hpp>
 
@@ -18,23 +19,7 @@ std::span<const pg::Migration> Migrations();
 namespace {
 namespace json = boost::json;
 
-Task<void> Sleep(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
 Task<void> Nothing() { co_return; }
-
-bus::BusSettings Settings(const std::string& service) {
-    bus::BusSettings s;
-    s.urls = {testing::NatsServer::Shared().Url()};
-    s.service = service;
-    s.instance_id = service + "-1";
-    s.relay_poll = std::chrono::milliseconds(50);
-    s.stream_max_bytes = 64 << 20;
-    return s;
-}
 
 Task<std::shared_ptr<pg::Pool>> Database(const std::string& name) {
     pg::PoolOptions options;
@@ -71,14 +56,15 @@ KEEL_CORO_TEST(ReceiptConsumer, ARepeatedPaymentIsReceiptedOnce) {
     auto executor = co_await asio::this_coro::executor;
     auto pool = co_await Database("fiscal_bus");
     co_await pg::Migrate(*pool, Migrations(), "fiscal");
-    auto fiscal = bus::Bus::Create(executor, pool, Settings("fiscal"));
+    auto fiscal = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings("fiscal"));
     fiscal->Publishes("fiscal.receipt_issued.v1");
     fiscal->Subscribe("payments.payment_captured.v1", ReceiptHandler(*fiscal));
     co_await fiscal->Start();
 
     Listener listener;
     auto payments_pool = co_await Database("fiscal_bus_payments");
-    auto payments = bus::Bus::Create(executor, payments_pool, Settings("payments"));
+    auto payments =
+        bus::Bus::Create(executor, payments_pool, keel::testing::TestBusSettings("payments"));
     payments->Publishes("payments.payment_captured.v1");
     payments->SubscribePlain("fiscal.receipt_issued.v1", listener.Handler());
     co_await payments->Start();
@@ -102,8 +88,8 @@ KEEL_CORO_TEST(ReceiptConsumer, ARepeatedPaymentIsReceiptedOnce) {
     co_await Capture(*payments, captured);
 
     for (int i = 0; i < 1000 && listener.Size() < 2; ++i)
-        co_await Sleep(std::chrono::milliseconds(20));
-    co_await Sleep(std::chrono::milliseconds(500));  // room for a wrong extra event
+        co_await keel::testing::Sleep(std::chrono::milliseconds(20));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(500));  // room for a wrong extra event
     EXPECT_EQ(listener.Size(), 2u);
     ReceiptStore store(pool);
     const auto stats = co_await store.Count();

@@ -99,12 +99,6 @@ private:
     std::string base_;
 };
 
-Task<void> Sleep(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
 Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
     pg::PoolOptions options;
     options.dsn = testing::PgServer::Shared().CreateDatabase(db);
@@ -368,7 +362,7 @@ KEEL_CORO_TEST(Sender, TooManyRequestsWaitsRetryAfterAndEndsThePass) {
     EXPECT_EQ(co_await sender.RunOnce(), 1);  // the second; the first is not due yet
     EXPECT_EQ(co_await Text(*rig.pool, Row(second, "status")), "sent");
     EXPECT_EQ(co_await sender.RunOnce(), 0);
-    co_await Sleep(std::chrono::milliseconds(wait_ms + 50));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(wait_ms + 50));
     EXPECT_EQ(co_await sender.RunOnce(), 1);
     EXPECT_EQ(co_await Text(*rig.pool, Row(first, "status || ' ' || attempts")), "sent 2");
     EXPECT_EQ(co_await SendCalls(*rig.http, fake), 3);
@@ -391,7 +385,7 @@ KEEL_CORO_TEST(Sender, RefusedMessagesFailAtOnceAndAreNotRetried) {
     EXPECT_EQ(co_await Text(*rig.pool, Row(blocked, "status || ' ' || last_error")),
               "failed HTTP 403: Forbidden: bot was blocked by the user");
     EXPECT_EQ(co_await Text(*rig.pool, Row(fine, "status")), "sent");
-    co_await Sleep(std::chrono::milliseconds(100));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(100));
     EXPECT_EQ(co_await sender.RunOnce(), 0);
     EXPECT_EQ(co_await SendCalls(*rig.http, fake), 3);
 }

@@ -7,6 +7,7 @@
 #include <keel/bus/bus.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/pg/migrations.hpp>
+#include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/servers.hpp>
 
@@ -17,22 +18,6 @@ namespace keel::payments {
 std::span<const pg::Migration> Migrations();
 namespace {
 namespace json = boost::json;
-
-Task<void> Sleep(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
-bus::BusSettings Settings(const std::string& service) {
-    bus::BusSettings s;
-    s.urls = {testing::NatsServer::Shared().Url()};
-    s.service = service;
-    s.instance_id = service + "-1";
-    s.relay_poll = std::chrono::milliseconds(50);
-    s.stream_max_bytes = 64 << 20;
-    return s;
-}
 
 Task<std::shared_ptr<pg::Pool>> Database(const std::string& name) {
     pg::PoolOptions options;
@@ -76,7 +61,7 @@ KEEL_CORO_TEST(CaptureConsumer, OneDecisionPerOrderReachesTheBus) {
     auto executor = co_await asio::this_coro::executor;
     auto pool = co_await Database("payments_bus");
     co_await pg::Migrate(*pool, Migrations(), "payments");
-    auto payments = bus::Bus::Create(executor, pool, Settings("payments"));
+    auto payments = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings("payments"));
     payments->Publishes("payments.payment_captured.v1");
     payments->Publishes("payments.payment_declined.v1");
     payments->Subscribe("catalog.stock_reserved.v1", CaptureHandler(*payments, "USD"));
@@ -84,7 +69,8 @@ KEEL_CORO_TEST(CaptureConsumer, OneDecisionPerOrderReachesTheBus) {
 
     Listener heard;
     auto catalog_pool = co_await Database("payments_bus_catalog");
-    auto catalog = bus::Bus::Create(executor, catalog_pool, Settings("catalog"));
+    auto catalog =
+        bus::Bus::Create(executor, catalog_pool, keel::testing::TestBusSettings("catalog"));
     catalog->Publishes("catalog.stock_reserved.v1");
     catalog->SubscribePlain("payments.payment_captured.v1", heard.Into(heard.captured));
     catalog->SubscribePlain("payments.payment_declined.v1", heard.Into(heard.declined));
@@ -101,8 +87,8 @@ KEEL_CORO_TEST(CaptureConsumer, OneDecisionPerOrderReachesTheBus) {
     co_await Reserve(*catalog, paid, user, 600);    // the same order again: silence
 
     for (int i = 0; i < 1000 && !heard.Heard(1, 1); ++i)
-        co_await Sleep(std::chrono::milliseconds(20));
-    co_await Sleep(std::chrono::milliseconds(500));  // room for a wrong extra event
+        co_await keel::testing::Sleep(std::chrono::milliseconds(20));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(500));  // room for a wrong extra event
     EXPECT_TRUE(heard.Heard(1, 1))
         << heard.captured.size() << " captured, " << heard.declined.size() << " declined";
 
