@@ -1,5 +1,4 @@
 // account: profiles made from auth's registrations; display name and linked Telegram chat.
-#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/service/app.hpp>
 
 #include "routes.hpp"
@@ -11,10 +10,7 @@ namespace acc = keel::account;
 
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "account");
-    const auto jwks_url = config.String("AUTH_JWKS_URL");
-    keel::auth::VerifyOptions verify;
-    verify.issuer = config.String("JWT_ISSUER", "keel-auth");
-    verify.audience = config.String("JWT_AUDIENCE", "keel");
+    const auto tokens = keel::service::ReadTokenSettings(config);
     config.Finish();
 
     keel::service::App app(std::move(common));
@@ -29,10 +25,7 @@ static int Run(keel::core::EnvConfig& config) {
     };
     ctx->bus->Subscribe(acc::kUserRegistered, on_registered);
     app.StartBus();
-    // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
-    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
-        keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);
-    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    auto authenticator = app.TokenAuthenticator(tokens);
     return app.Serve(acc::MakeRouter(ctx), authenticator);
 }
 

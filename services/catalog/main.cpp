@@ -1,6 +1,5 @@
 // catalog: products, prices and stock; cached reads; admin writes; stock reservations
 // of the checkout saga.
-#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/service/app.hpp>
 
 #include "routes.hpp"
@@ -13,10 +12,7 @@ namespace cat = keel::catalog;
 
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "catalog");
-    const auto jwks_url = config.String("AUTH_JWKS_URL");
-    keel::auth::VerifyOptions verify;
-    verify.issuer = config.String("JWT_ISSUER", "keel-auth");
-    verify.audience = config.String("JWT_AUDIENCE", "keel");
+    const auto tokens = keel::service::ReadTokenSettings(config);
     const auto cache_ttl = std::chrono::seconds(config.Int("CATALOG_CACHE_TTL_S", 300, 1, 86400));
     config.Finish();
 
@@ -35,10 +31,7 @@ static int Run(keel::core::EnvConfig& config) {
     bus->Subscribe("orders.order_cancelled.v1",
                    cat::ReleaseStockOnOrderCancelled(ctx->reservations, invalidator));
     app.StartBus();
-    // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
-    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
-        keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);
-    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    auto authenticator = app.TokenAuthenticator(tokens);
     return app.Serve(cat::MakeRouter(ctx), authenticator);
 }
 

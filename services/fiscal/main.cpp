@@ -1,5 +1,4 @@
 // fiscal: a fiscal receipt for every captured payment, exactly once.
-#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/service/app.hpp>
 
 #include "receipt.hpp"
@@ -12,10 +11,7 @@ namespace fis = keel::fiscal;
 
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "fiscal");
-    const auto jwks_url = config.String("AUTH_JWKS_URL");
-    keel::auth::VerifyOptions verify;
-    verify.issuer = config.String("JWT_ISSUER", "keel-auth");
-    verify.audience = config.String("JWT_AUDIENCE", "keel");
+    const auto tokens = keel::service::ReadTokenSettings(config);
     config.Finish();
 
     keel::service::App app(std::move(common));
@@ -26,10 +22,7 @@ static int Run(keel::core::EnvConfig& config) {
     bus->Publishes("fiscal.receipt_issued.v1");
     bus->Subscribe("payments.payment_captured.v1", fis::ReceiptHandler(*bus));
     app.StartBus();
-    // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
-    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
-        keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);
-    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    auto authenticator = app.TokenAuthenticator(tokens);
     return app.Serve(fis::MakeRouter(ctx), authenticator);
 }
 

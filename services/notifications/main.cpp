@@ -1,5 +1,4 @@
 // notifications: tells users about their orders and receipts in Telegram; delivery log.
-#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/core/log.hpp>
 #include <keel/service/app.hpp>
 
@@ -36,10 +35,7 @@ static int Run(keel::core::EnvConfig& config) {
 
     auto ctx = std::make_shared<nt::NotificationsContext>();
     ctx->log = std::make_shared<nt::DeliveryLog>(app.Pg());
-    // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
-    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
-        keel::auth::FetchJwksOverHttp(app.HttpClient(), settings.jwks_url), settings.verify);
-    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    auto authenticator = app.TokenAuthenticator(settings.tokens);
     return app.Serve(nt::MakeRouter(ctx), authenticator);
 }
 

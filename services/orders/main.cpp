@@ -1,5 +1,4 @@
 // orders: places orders (idempotently) and follows them through the checkout saga.
-#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/service/app.hpp>
 
 #include "routes.hpp"
@@ -11,13 +10,10 @@ namespace ord = keel::orders;
 
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "orders");
-    const auto jwks_url = config.String("AUTH_JWKS_URL");
+    const auto tokens = keel::service::ReadTokenSettings(config);
     const auto catalog_url = config.String("CATALOG_URL");
     const auto catalog_deadline =
         std::chrono::milliseconds(config.Int("CATALOG_DEADLINE_MS", 2000, 50, 60'000));
-    keel::auth::VerifyOptions verify;
-    verify.issuer = config.String("JWT_ISSUER", "keel-auth");
-    verify.audience = config.String("JWT_AUDIENCE", "keel");
     config.Finish();
 
     keel::service::App app(std::move(common));
@@ -29,9 +25,7 @@ static int Run(keel::core::EnvConfig& config) {
         app.HttpClient(), catalog_url, app.Settings().service_token, catalog_deadline);
     ord::SubscribeSaga(*app.Bus(), ctx->store);
     app.StartBus();
-    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
-        keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);
-    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    auto authenticator = app.TokenAuthenticator(tokens);
     return app.Serve(ord::MakeRouter(ctx), authenticator);
 }
 

@@ -1,7 +1,6 @@
 // payments: wallets and a double-entry ledger; captures the orders whose stock is reserved.
 #include <algorithm>
 
-#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/service/app.hpp>
 
 #include "capture.hpp"
@@ -14,10 +13,7 @@ namespace pay = keel::payments;
 
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "payments");
-    const auto jwks_url = config.String("AUTH_JWKS_URL");
-    keel::auth::VerifyOptions verify;
-    verify.issuer = config.String("JWT_ISSUER", "keel-auth");
-    verify.audience = config.String("JWT_AUDIENCE", "keel");
+    const auto tokens = keel::service::ReadTokenSettings(config);
     const auto currency = config.String("PAYMENTS_CURRENCY", "USD");
     config.Finish();
     if (currency.size() != 3 || !std::all_of(currency.begin(), currency.end(),
@@ -35,10 +31,7 @@ static int Run(keel::core::EnvConfig& config) {
     bus->Publishes("payments.payment_declined.v1");
     bus->Subscribe("catalog.stock_reserved.v1", pay::CaptureHandler(*bus, currency));
     app.StartBus();
-    // Keys are fetched on the first token with an unknown kid, and every 5 minutes.
-    auto authenticator = std::make_shared<keel::auth::JwtAuthenticator>(
-        keel::auth::FetchJwksOverHttp(app.HttpClient(), jwks_url), verify);
-    app.Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    auto authenticator = app.TokenAuthenticator(tokens);
     return app.Serve(pay::MakeRouter(ctx), authenticator);
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include <keel/auth/jwt_authenticator.hpp>
 #include <keel/core/log.hpp>
 #include <keel/telemetry/metrics.hpp>
 
@@ -34,6 +35,21 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
     log::ParseLevel(config.OneOf("LOG_LEVEL", {"debug", "info", "warn", "error"}, "info"), level);
     log::Configure(service, s.instance_id, level);
     return s;
+}
+
+TokenSettings ReadTokenSettings(core::EnvConfig& config) {
+    TokenSettings s;
+    s.jwks_url = config.String("AUTH_JWKS_URL");
+    s.verify.issuer = config.String("JWT_ISSUER", "keel-auth");
+    s.verify.audience = config.String("JWT_AUDIENCE", "keel");
+    return s;
+}
+
+std::shared_ptr<http::Authenticator> App::TokenAuthenticator(const TokenSettings& settings) {
+    auto authenticator = std::make_shared<auth::JwtAuthenticator>(
+        auth::FetchJwksOverHttp(http_client_, settings.jwks_url), settings.verify);
+    Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
+    return authenticator;
 }
 
 App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(settings_.io_threads) {

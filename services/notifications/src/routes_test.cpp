@@ -108,7 +108,8 @@ TEST(Settings, DefaultsAndProblems) {
     EXPECT_NO_THROW(ThrowOnProblems(s));
     EXPECT_EQ(s.telegram.api_base, "https://api.telegram.org");
     EXPECT_EQ(s.sender.batch, 20);
-    EXPECT_EQ(s.verify.issuer, "keel-auth");
+    EXPECT_EQ(s.tokens.verify.issuer, "keel-auth");
+    EXPECT_EQ(s.tokens.jwks_url, "http://127.0.0.1:1/jwks");
     // The default base needs a proxy: the client speaks plain http only.
     EXPECT_TRUE(TelegramClient(nullptr, s.telegram).NeedsProxy());
     TelegramSettings fake;

@@ -4,9 +4,7 @@ namespace keel::notifications {
 
 Settings ReadSettings(core::EnvConfig& config) {
     Settings s;
-    s.jwks_url = config.String("AUTH_JWKS_URL");
-    s.verify.issuer = config.String("JWT_ISSUER", "keel-auth");
-    s.verify.audience = config.String("JWT_AUDIENCE", "keel");
+    s.tokens = service::ReadTokenSettings(config);
     s.telegram.api_base = config.String("TELEGRAM_API_BASE", "https://api.telegram.org");
     s.telegram.bot_token = config.Secret("TELEGRAM_BOT_TOKEN");
     s.sender.batch = static_cast<int>(config.Int("NOTIFY_BATCH", 20, 1, 1000));

@@ -1,8 +1,8 @@
 #pragma once
 #include <string>
 
-#include <keel/auth/jwt.hpp>
 #include <keel/core/config.hpp>
+#include <keel/service/app.hpp>
 
 #include "sender.hpp"
 #include "telegram.hpp"
@@ -11,8 +11,7 @@ namespace keel::notifications {
 
 /// notifications' own settings (README.md lists them with their defaults).
 struct Settings {
-    std::string jwks_url;
-    auth::VerifyOptions verify;
+    service::TokenSettings tokens;
     TelegramSettings telegram;
     SenderOptions sender;
 };

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include <keel/auth/jwt.hpp>
 #include <keel/bus/bus.hpp>
 #include <keel/core/config.hpp>
 #include <keel/core/runtime.hpp>
@@ -44,6 +45,14 @@ struct CommonSettings {
     bus::BusSettings bus;
 };
 
+/// How a service verifies access tokens: AUTH_JWKS_URL (required), JWT_ISSUER
+/// [keel-auth], JWT_AUDIENCE [keel].
+struct TokenSettings {
+    std::string jwks_url;
+    auth::VerifyOptions verify;
+};
+TokenSettings ReadTokenSettings(core::EnvConfig& config);
+
 /// Reads CommonSettings; problems are recorded in `config` (see EnvConfig::Finish).
 CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& service);
 
@@ -68,6 +77,9 @@ public:
     /// after the HTTP drain.
     void StartBus();
 
+    /// Verifies access tokens locally with auth's keys: JWKS fetched on the first token
+    /// with an unknown kid, and every 5 minutes.
+    std::shared_ptr<http::Authenticator> TokenAuthenticator(const TokenSettings& settings);
     /// Runs `task` to completion on the io_context before serving starts (migrations,
     /// key loading, first JWKS fetch). Exceptions propagate.
     void RunBeforeServing(Task<void> task);
