@@ -368,12 +368,17 @@ Task<std::string> Bus::Emit(pg::Connection& connection, const std::string& topic
         "INSERT INTO bus_outbox (event_id, topic, headers, payload) VALUES ($1, $2, $3, decode($4, "
         "'hex'))",
         e.event_id, topic, HeadersJson(e, record), hex);
+    ++state_->emitted;
     co_return e.event_id;
 }
 
 Task<void> Bus::Transaction(std::function<Task<void>(pg::Connection&)> body) {
+    // Only a transaction that wrote outbox rows wakes the relay (a consumer batch that
+    // emits nothing must not cost a relay pass). A concurrent Emit elsewhere may make
+    // this wake needless, never missing.
+    const auto before = state_->emitted.load();
     co_await pool_->Transaction(std::move(body));
-    WakeRelay();
+    if (state_->emitted.load() != before) WakeRelay();
 }
 
 void Bus::WakeRelay() {

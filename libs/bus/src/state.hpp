@@ -53,6 +53,7 @@ struct Bus::State {
     asio::strand<asio::any_io_executor> strand;
     asio::steady_timer relay_timer;  // touched only on the strand
     std::atomic<bool> relay_wake{false};
+    std::atomic<std::uint64_t> emitted{0};  // outbox rows written by this instance
     std::atomic<int> relay_loops{0};
     telemetry::Counter* relayed = nullptr;
     telemetry::Counter* relay_errors = nullptr;

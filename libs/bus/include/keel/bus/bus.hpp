@@ -104,7 +104,7 @@ public:
     /// Returns the event id.
     Task<std::string> Emit(pg::Connection& connection, const std::string& topic,
                            const boost::json::value& payload, const Origin& origin);
-    /// pool->Transaction(body), then wakes the relay so committed events go out at once.
+    /// pool->Transaction(body); if it emitted events, wakes the relay so they go out at once.
     Task<void> Transaction(std::function<Task<void>(pg::Connection&)> body);
     /// Asks the relay to look for committed events now.
     void WakeRelay();
