@@ -255,8 +255,9 @@ Task<void> Bus::Start() {
             }
         });
     }
-    // Lag per consumer, as JetStream counts it, every few seconds.
-    auto lag_loop = [](std::shared_ptr<Bus> bus) -> Task<void> {
+    // Lag per consumer, as JetStream counts it, and the unpublished outbox rows, every
+    // few seconds (not after every relay round: that was a query per committed event).
+    auto lag_loop = [](std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) -> Task<void> {
         auto& state = bus->Internal();
         while (!state.stopping) {
             auto refresh = [&state] {
@@ -278,12 +279,21 @@ Task<void> Bus::Start() {
                 return 0;
             };
             co_await Offload(state.blocking.get_executor(), refresh);
+            if (pool) {
+                try {
+                    auto pending = co_await pool->Execute(
+                        "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL");
+                    state.outbox_pending->Set(pending.Int(0, 0));
+                } catch (const std::exception&) {
+                    // PostgreSQL away: the gauge keeps its last value
+                }
+            }
             state.lag_timer.expires_after(std::chrono::seconds(2));
             boost::system::error_code ec;
             co_await state.lag_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
     };
-    Spawn(executor_, lag_loop(self), "bus lag refresh");
+    Spawn(executor_, lag_loop(self, pool_), "bus lag refresh");
     log::Info("bus started",
               {{"publishes", static_cast<std::int64_t>(state_->publishes.size())},
                {"consumers", static_cast<std::int64_t>(state_->subscriptions.size())}});

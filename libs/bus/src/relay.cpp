@@ -193,9 +193,6 @@ Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) {
                     "DELETE FROM bus_inbox WHERE processed_at < now() - make_interval(secs => $1)",
                     static_cast<std::int64_t>(bus->Settings().retention.count() + 86400));
             }
-            auto pending = co_await pool->Execute(
-                "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL");
-            state.outbox_pending->Set(pending.Int(0, 0));
         } catch (const std::exception& e) {
             ++failures;
             state.relay_errors->Inc();

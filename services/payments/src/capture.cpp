@@ -120,13 +120,40 @@ Task<void> HandleStockReserved(bus::Bus* bus, std::string currency, pg::Connecti
     }
 }
 
+// Locks the wallets of a batch in user id order before any debit: batches handled
+// at once by other workers and instances then queue on the wallets they share
+// instead of deadlocking, which PostgreSQL detects only after deadlock_timeout (1 s)
+// and resolves by failing one batch. Events whose payload does not parse lock
+// nothing here; their handler fails on its own.
+constexpr std::string_view kLockWallets =
+    "SELECT 1 FROM wallets WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE";
+
+Task<void> LockWallets(pg::Connection& c, std::span<const bus::Event> events) {
+    std::string users = "{";
+    for (const auto& event : events) {
+        const auto* o = event.payload.if_object();
+        const auto* user = o != nullptr ? o->if_contains("user_id") : nullptr;
+        if (user == nullptr || !user->is_string() || !Uuid::Parse(user->get_string())) continue;
+        if (users.size() > 1) users += ',';
+        users += user->get_string();
+    }
+    users += '}';
+    if (users.size() > 2) co_await c.Execute(kLockWallets, users);
+}
+
+Task<void> HandleBatch(bus::Bus* bus, std::string currency, pg::Connection& c,
+                       std::span<const bus::Event> events) {
+    if (events.size() > 1) co_await LockWallets(c, events);
+    for (const auto& event : events) co_await HandleStockReserved(bus, currency, c, event);
+}
+
 }  // namespace
 
-bus::EventHandler CaptureHandler(bus::Bus& bus, std::string currency) {
-    return
-        [bus = &bus, currency = std::move(currency)](pg::Connection& c, const bus::Event& event) {
-            return HandleStockReserved(bus, currency, c, event);
-        };
+bus::BatchHandler CaptureHandler(bus::Bus& bus, std::string currency) {
+    return [bus = &bus, currency = std::move(currency)](pg::Connection& c,
+                                                        std::span<const bus::Event> events) {
+        return HandleBatch(bus, currency, c, events);
+    };
 }
 
 }  // namespace keel::payments

@@ -49,7 +49,8 @@ Task<CaptureDecision> DecideCapture(pg::Connection& connection, const StockReser
 
 /// The catalog.stock_reserved.v1 consumer: DecideCapture, then emits
 /// payments.payment_captured.v1 or payments.payment_declined.v1 in the same transaction
-/// (nothing when already decided). `bus` owns the handler, so it outlives it.
-bus::EventHandler CaptureHandler(bus::Bus& bus, std::string currency);
+/// (nothing when already decided), for each event of a batch after locking the batch's
+/// wallets in user id order. `bus` owns the handler, so it outlives it.
+bus::BatchHandler CaptureHandler(bus::Bus& bus, std::string currency);
 
 }  // namespace keel::payments

@@ -2,6 +2,7 @@
 // payments.payment_captured.v1 or payments.payment_declined.v1 out per order.
 #include <mutex>
 
+#include <boost/asio/detached.hpp>
 #include <boost/json/object.hpp>
 
 #include <keel/bus/bus.hpp>
@@ -118,6 +119,73 @@ KEEL_CORO_TEST(CaptureConsumer, OneDecisionPerOrderReachesTheBus) {
     EXPECT_EQ(check.entries_sum, 0);
     EXPECT_EQ(check.wallets_sum, check.wallet_entries_sum);
     co_await catalog->Stop();
+    co_await payments->Stop();
+}
+
+bus::Event StockReservedEvent(bus::Bus& origin, const std::string& user_id, std::int64_t total) {
+    bus::Event event;
+    event.payload = json::object{{"order_id", Uuid::V7().ToString()},
+                                 {"user_id", user_id},
+                                 {"total", total},
+                                 {"currency", "USD"}};
+    event.next = origin.FromRequest("", "", "test");
+    return event;
+}
+
+Task<void> HandleInTransaction(std::shared_ptr<pg::Pool> pool, const bus::BatchHandler* handler,
+                               const std::vector<bus::Event>* batch, std::string* error,
+                               int* running) {
+    auto body = [&](pg::Connection& c) -> Task<void> { co_await (*handler)(c, *batch); };
+    try {
+        co_await pool->Transaction(body);
+    } catch (const std::exception& e) {
+        *error = e.what();
+    }
+    --*running;
+}
+
+// Batches handled at once by different workers, sharing two wallets in opposite
+// order: both commit (the wallets are locked in one order up front), neither is
+// chosen as a deadlock victim.
+KEEL_CORO_TEST(CaptureConsumer, BatchesSharingWalletsDoNotDeadlock) {
+    auto executor = co_await asio::this_coro::executor;
+    auto pool = co_await Database("payments_batches");
+    co_await pg::Migrate(*pool, Migrations(), "payments");
+    auto payments = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings("payments"));
+    payments->Publishes("payments.payment_captured.v1");
+    payments->Publishes("payments.payment_declined.v1");
+    co_await payments->Start();  // creates the outbox the handler writes to
+    WalletStore wallets(pool, "USD");
+    const auto ann = Uuid::V7().ToString();
+    const auto bob = Uuid::V7().ToString();
+    co_await wallets.TopUpWallet(ann, 1000, std::nullopt);
+    co_await wallets.TopUpWallet(bob, 1000, std::nullopt);
+
+    auto handler = CaptureHandler(*payments, "USD");
+    std::vector<std::vector<bus::Event>> batches(6);
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+        const auto& first = i % 2 == 0 ? ann : bob;
+        const auto& second = i % 2 == 0 ? bob : ann;
+        for (int k = 0; k < 5; ++k) {
+            batches[i].push_back(StockReservedEvent(*payments, first, 10));
+            batches[i].push_back(StockReservedEvent(*payments, second, 10));
+        }
+    }
+    std::vector<std::string> errors(batches.size());
+    int running = static_cast<int>(batches.size());
+    for (std::size_t i = 0; i < batches.size(); ++i)
+        asio::co_spawn(executor,
+                       HandleInTransaction(pool, &handler, &batches[i], &errors[i], &running),
+                       asio::detached);
+    for (int i = 0; i < 500 && running > 0; ++i)
+        co_await keel::testing::Sleep(std::chrono::milliseconds(20));
+    EXPECT_EQ(running, 0);
+    for (std::size_t i = 0; i < errors.size(); ++i) EXPECT_EQ(errors[i], "") << "batch " << i;
+    EXPECT_EQ((co_await wallets.Get(ann)).balance, 1000 - 6 * 5 * 10);
+    EXPECT_EQ((co_await wallets.Get(bob)).balance, 1000 - 6 * 5 * 10);
+    auto captured = co_await pool->Execute(
+        "SELECT count(*) FROM bus_outbox WHERE topic = 'payments.payment_captured.v1'");
+    EXPECT_EQ(captured.Int(0, 0), 60);
     co_await payments->Stop();
 }
 

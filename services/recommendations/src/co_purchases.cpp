@@ -27,28 +27,48 @@ std::vector<std::string> DistinctProductIds(const boost::json::value& order_payl
     return ids;
 }
 
-// Rows in key order, so that two transactions counting overlapping orders lock the
-// rows they share in the same order and cannot deadlock on one statement.
+// One statement per batch, rows in key order: transactions counting overlapping
+// orders lock the rows they share in the same order, so they queue rather than
+// deadlock (one statement per order would lock them in batch order instead).
 constexpr std::string_view kCountPairs = R"(
 INSERT INTO co_purchases (product_id, related_id, count)
-SELECT a.id, b.id, 1
-FROM unnest($1::uuid[]) AS a(id) CROSS JOIN unnest($1::uuid[]) AS b(id)
-WHERE a.id <> b.id
-ORDER BY a.id, b.id
-ON CONFLICT (product_id, related_id) DO UPDATE SET count = co_purchases.count + 1)";
+SELECT a, b, n FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS t(a, b, n)
+ORDER BY a, b
+ON CONFLICT (product_id, related_id) DO UPDATE SET count = co_purchases.count + EXCLUDED.count)";
 
-Task<void> CountPairs(pg::Connection& connection, const std::vector<std::string>& product_ids) {
-    if (product_ids.size() < 2) co_return;
-    std::string array = "{";
-    for (std::size_t i = 0; i < product_ids.size(); ++i) array += (i ? "," : "") + product_ids[i];
-    array += "}";
-    co_await connection.Execute(kCountPairs, array);
+PairCounts CountPairs(std::span<const bus::Event> events) {
+    PairCounts counts;
+    for (const auto& event : events) {
+        const auto ids = DistinctProductIds(event.payload);
+        for (const auto& a : ids)
+            for (const auto& b : ids)
+                if (a != b) ++counts[{a, b}];
+    }
+    return counts;
 }
 
-bus::EventHandler CountCoPurchases() {
-    return [](pg::Connection& c, const bus::Event& event) -> Task<void> {
-        const auto ids = DistinctProductIds(event.payload);
-        co_await CountPairs(c, ids);
+Task<void> AddPairCounts(pg::Connection& connection, PairCounts counts) {
+    if (counts.empty()) co_return;
+    std::string products = "{", related = "{", numbers = "{";
+    for (const auto& count : counts) {  // (no structured bindings in coroutines: GCC 12)
+        if (products.size() > 1) {
+            products += ',';
+            related += ',';
+            numbers += ',';
+        }
+        products += count.first.first;
+        related += count.first.second;
+        numbers += std::to_string(count.second);
+    }
+    products += '}';
+    related += '}';
+    numbers += '}';
+    co_await connection.Execute(kCountPairs, products, related, numbers);
+}
+
+bus::BatchHandler CountCoPurchases() {
+    return [](pg::Connection& c, std::span<const bus::Event> events) -> Task<void> {
+        return AddPairCounts(c, CountPairs(events));
     };
 }
 

@@ -1,7 +1,10 @@
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/json/value.hpp>
@@ -15,13 +18,20 @@ namespace keel::recommendations {
 /// that are not UUIDs are left out (and logged): they cannot be recommended.
 std::vector<std::string> DistinctProductIds(const boost::json::value& order_payload);
 
-/// Adds one to the count of every ordered pair of different products among
-/// `product_ids` (distinct UUIDs), in `connection`'s open transaction, as one statement.
-Task<void> CountPairs(pg::Connection& connection, const std::vector<std::string>& product_ids);
+/// How many times each ordered pair (product, related product) of different products
+/// was bought together.
+using PairCounts = std::map<std::pair<std::string, std::string>, std::int64_t>;
 
-/// The handler of orders.order_confirmed.v1: counts the order's product pairs. The
+/// The pair counts of a batch of orders.order_confirmed.v1 events.
+PairCounts CountPairs(std::span<const bus::Event> events);
+
+/// Adds `counts` to the stored ones in `connection`'s open transaction, as one
+/// statement that locks the rows in key order.
+Task<void> AddPairCounts(pg::Connection& connection, PairCounts counts);
+
+/// The handler of orders.order_confirmed.v1: counts a batch's product pairs. The
 /// bus's inbox makes a redelivered event a no-op.
-bus::EventHandler CountCoPurchases();
+bus::BatchHandler CountCoPurchases();
 
 struct RelatedProduct {
     std::string product_id;
