@@ -1,5 +1,7 @@
 #include <keel/http/router.hpp>
 
+#include <charconv>
+
 namespace keel::http {
 namespace {
 
@@ -76,6 +78,20 @@ std::optional<std::string> RequestContext::Query(std::string_view name) const {
         return decoded;
     }
     return std::nullopt;
+}
+
+int RequestContext::QueryInt(std::string_view name, int fallback, int min, int max) const {
+    const auto text = Query(name);
+    if (!text) return fallback;
+    int value = 0;
+    const char* end = text->data() + text->size();
+    const auto [ptr, ec] = std::from_chars(text->data(), end, value);
+    if (ec != std::errc{} || ptr != end || value < min || value > max) {
+        throw HttpError(Status::bad_request, std::string(name) + " must be an integer from " +
+                                                 std::to_string(min) + " to " +
+                                                 std::to_string(max));
+    }
+    return value;
 }
 
 void Router::Add(Verb method, std::string pattern, Access access, Handler handler) {

@@ -204,5 +204,28 @@ TEST(Router, MatchesParamsAndReportsAllowedMethods) {
     EXPECT_FALSE(PercentDecode("%4", false));
 }
 
+TEST(RequestContext, QueryIntTakesTheFallbackOrAValueInRange) {
+    auto with = [](std::string target) {
+        Request r;
+        r.target(target);
+        return r;
+    };
+    const auto absent = with("/x?other=1");
+    const auto seven = with("/x?limit=7");
+    EXPECT_EQ(RequestContext(absent, "r", "ip").QueryInt("limit", 20, 1, 100), 20);
+    EXPECT_EQ(RequestContext(seven, "r", "ip").QueryInt("limit", 20, 1, 100), 7);
+    for (const char* bad :
+         {"/x?limit=0", "/x?limit=101", "/x?limit=7x", "/x?limit=", "/x?limit=-1"}) {
+        const auto request = with(bad);
+        try {
+            RequestContext(request, "r", "ip").QueryInt("limit", 20, 1, 100);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const HttpError& e) {
+            EXPECT_EQ(e.GetStatus(), Status::bad_request) << bad;
+            EXPECT_STREQ(e.what(), "limit must be an integer from 1 to 100") << bad;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace keel::http

@@ -1,7 +1,5 @@
 #include "routes.hpp"
 
-#include <charconv>
-
 #include <boost/json/array.hpp>
 
 #include <keel/core/uuid.hpp>
@@ -23,18 +21,6 @@ std::string RequireId(std::string_view text) {
     return std::string(text);
 }
 
-int ReadLimit(const RequestContext& req) {
-    auto text = req.Query("limit");
-    if (!text) return kDefaultLimit;
-    int limit = 0;
-    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
-    if (ec != std::errc{} || ptr != text->data() + text->size() || limit < 1 || limit > kMaxLimit) {
-        throw HttpError(Status::bad_request,
-                        "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
-    }
-    return limit;
-}
-
 Task<Response> List(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
     const auto query = req.Query("q").value_or("");
     if (query.size() > 200) throw HttpError(Status::bad_request, "q must be at most 200 bytes");
@@ -43,7 +29,8 @@ Task<Response> List(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
     const auto cursor = req.Query("cursor").value_or("");
     if (!cursor.empty() && !Uuid::Parse(cursor))
         throw HttpError(Status::bad_request, "cursor is not valid");
-    auto page = co_await ctx->store->List(query, cursor, ReadLimit(req));
+    auto page = co_await ctx->store->List(query, cursor,
+                                          req.QueryInt("limit", kDefaultLimit, 1, kMaxLimit));
     boost::json::array items;
     for (const auto& p : page.items) items.push_back(ToJsonObject(p));
     boost::json::object body{{"items", std::move(items)}};

@@ -1,7 +1,5 @@
 #include "routes.hpp"
 
-#include <charconv>
-
 #include <boost/json/array.hpp>
 
 #include <keel/core/uuid.hpp>
@@ -70,13 +68,7 @@ Task<Response> Get(std::shared_ptr<OrdersContext> ctx, RequestContext& req) {
 }
 
 Task<Response> ListMine(std::shared_ptr<OrdersContext> ctx, RequestContext& req) {
-    int limit = 20;
-    if (auto text = req.Query("limit")) {
-        auto result = std::from_chars(text->data(), text->data() + text->size(), limit);
-        if (result.ec != std::errc{} || result.ptr != text->data() + text->size() || limit < 1 ||
-            limit > 100)
-            throw HttpError(Status::bad_request, "limit must be an integer from 1 to 100");
-    }
+    const int limit = req.QueryInt("limit", 20, 1, 100);
     boost::json::array items;
     for (const auto& order : co_await ctx->store->ListByUser(req.User()->subject, limit))
         items.push_back(ToJson(order));

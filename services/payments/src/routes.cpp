@@ -1,7 +1,5 @@
 #include "routes.hpp"
 
-#include <charconv>
-
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -26,18 +24,6 @@ std::string UserId(const RequestContext& req) {
     const auto& subject = req.User()->subject;
     if (!Uuid::Parse(subject)) throw HttpError(Status::forbidden, "token subject is not a user id");
     return subject;
-}
-
-int ReadLimit(const RequestContext& req) {
-    auto text = req.Query("limit");
-    if (!text) return kDefaultLimit;
-    int limit = 0;
-    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
-    if (ec != std::errc{} || ptr != text->data() + text->size() || limit < 1 || limit > kMaxLimit) {
-        throw HttpError(Status::bad_request,
-                        "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
-    }
-    return limit;
 }
 
 std::int64_t ReadAmount(const RequestContext& req) {
@@ -80,7 +66,8 @@ Task<Response> GetWallet(std::shared_ptr<PaymentsContext> ctx, RequestContext& r
 
 Task<Response> ListTransactions(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
     const auto user_id = UserId(req);
-    const auto history = co_await ctx->wallets->History(user_id, ReadLimit(req));
+    const auto history =
+        co_await ctx->wallets->History(user_id, req.QueryInt("limit", kDefaultLimit, 1, kMaxLimit));
     boost::json::array items;
     for (const auto& t : history) {
         boost::json::object item{{"id", t.id},

@@ -1,7 +1,5 @@
 #include "routes.hpp"
 
-#include <charconv>
-
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -19,24 +17,11 @@ using http::Status;
 constexpr int kDefaultLimit = 10;
 constexpr int kMaxLimit = 50;
 
-int ReadLimit(const RequestContext& req) {
-    auto text = req.Query("limit");
-    if (!text) return kDefaultLimit;
-    int limit = 0;
-    const char* end = text->data() + text->size();
-    auto result = std::from_chars(text->data(), end, limit);
-    if (result.ec != std::errc{} || result.ptr != end || limit < 1 || limit > kMaxLimit) {
-        throw HttpError(Status::bad_request,
-                        "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
-    }
-    return limit;
-}
-
 Task<Response> Related(std::shared_ptr<RecommendationsContext> ctx, RequestContext& req) {
     const auto id = Uuid::Parse(req.Param("id"));
     if (!id) throw HttpError(Status::bad_request, "product id must be a UUID");
     const auto product_id = id->ToString();
-    const int limit = ReadLimit(req);
+    const int limit = req.QueryInt("limit", kDefaultLimit, 1, kMaxLimit);
     auto related = co_await ctx->store->Related(product_id, limit);
     boost::json::array items;
     for (const auto& r : related) {

@@ -49,6 +49,9 @@ public:
     std::string_view Param(std::string_view name) const;
     /// A percent-decoded query parameter, nullopt when absent.
     std::optional<std::string> Query(std::string_view name) const;
+    /// An integer query parameter in [min, max], `fallback` when absent; otherwise a
+    /// 400 "<name> must be an integer from <min> to <max>".
+    int QueryInt(std::string_view name, int fallback, int min, int max) const;
     /// Set by the server for authenticated routes.
     const Principal* User() const { return principal_ ? &*principal_ : nullptr; }
 
