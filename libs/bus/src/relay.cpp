@@ -67,15 +67,16 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
     std::unique_ptr<jsCtx, void (*)(jsCtx*)> owned(js, jsCtx_Destroy);
     for (const auto& row : rows) {
         auto msg = NewMsg(row.topic, row.payload);
-        std::string trail_record;
+        std::string trail_record, correlation;
         const auto headers = json::parse(row.headers);
         for (const auto& kv : headers.as_object()) {
+            std::string value(kv.value().as_string());
             if (kv.key() == "_trail_record") {
-                trail_record = std::string(kv.value().as_string());
+                trail_record = std::move(value);
                 continue;
             }
-            SetHeader(msg.get(), std::string(kv.key()).c_str(),
-                      std::string(kv.value().as_string()));
+            if (kv.key() == header::kCorrelationId) correlation = value;
+            SetHeader(msg.get(), std::string(kv.key()).c_str(), value);
         }
         jsPubOptions po;
         jsPubOptions_Init(&po);
@@ -84,10 +85,8 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
         const natsStatus s = js_PublishMsgAsync(js, &raw, &po);
         if (raw != nullptr) natsMsg_Destroy(raw);  // not taken on failure
         if (s != NATS_OK) throw NatsError(std::string("relay publish: ") + natsStatus_GetText(s));
-        if (record_trail && !trail_record.empty()) {
-            const auto correlation = json::parse(trail_record).at("correlation_id").as_string();
+        if (record_trail && !trail_record.empty())
             nats.PublishNoWait("trail." + SubjectToken(correlation), trail_record);
-        }
     }
     jsPubOptions wait;
     jsPubOptions_Init(&wait);
