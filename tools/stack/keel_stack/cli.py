@@ -4,6 +4,7 @@ import fcntl
 import json
 import os
 import secrets
+import select
 import signal
 import socket
 import sys
@@ -11,7 +12,7 @@ import time
 
 import yaml
 
-from . import model
+from . import model, ports
 from .interp import InterpolationError, interpolate, parse_env_file
 from .supervisor import Supervisor, killpg, pid_alive
 
@@ -19,9 +20,31 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 DEFAULT_FILES = ["deploy/compose/db.yaml", "deploy/compose/app.yaml"]
 
 
+PROGRESS_EVERY = 15.0   # up -d: seconds between "still starting" lines while it waits
+
+
 def die(msg, code=1):
     print(f"keel-stack: {msg}", file=sys.stderr)
     sys.exit(code)
+
+
+def drop_stdout():
+    """Whoever read stdout went away (keel-stack ps | head): send the rest to /dev/null, so that
+    neither the next write nor the flush at exit raises again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
+
+
+def out(text=""):
+    """print() for commands that must finish their work even when stdout is a closed pipe."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        drop_stdout()
 
 
 def parse_args(argv):
@@ -179,7 +202,7 @@ def control(state, req, timeout=300):
     for line in f:
         msg = json.loads(line)
         if "msg" in msg:
-            print(msg["msg"], flush=True)
+            out(msg["msg"])
         if "ok" in msg:
             ok = msg["ok"]
     s.close()
@@ -198,12 +221,15 @@ def cmd_up(args):
         die(f"a stack is already running with var dir {var_dir} (pid {st.get('supervisor_pid')})")
     os.set_inheritable(lock_fd, False)
     stale = read_state(var_dir)
+    killed = False
     if stale:  # a supervisor died without cleaning up: do not leave its children running
         for sv in stale.get("services", {}).values():
             for r in sv.get("replicas", []):
                 if r.get("pid") and pid_alive(r["pid"]):
                     print(f"keel-stack: killing leftover {r['label']} (pid {r['pid']})", file=sys.stderr)
                     killpg(r["pid"], signal.SIGKILL)
+                    killed = True
+    check_ports(services, order, model.load_raw(files), env, settle=3.0 if killed else 0.0)
     base_env = dict(env)
     if not args.detach:
         sup = Supervisor(services, order, root, var_dir, base_env, echo=not args.quiet,
@@ -214,21 +240,19 @@ def cmd_up(args):
     if pid:
         os.close(w)
         os.close(lock_fd)
-        data = b""
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            data += chunk
-        os.waitpid(pid, 0)
         try:
-            msg = json.loads(data or b"{}")
-        except ValueError:
-            msg = {}
+            msg = await_supervisor(r, pid, var_dir)
+        except KeyboardInterrupt:
+            print("\nkeel-stack: no longer waiting; the stack goes on starting in the background "
+                  "('keel-stack ps' to watch it, 'keel-stack down' to stop it)", file=sys.stderr)
+            return 130
         for line in msg.get("lines", []):
-            print(line)
+            out(line)
         if not msg.get("ok"):
-            print(f"keel-stack: start failed; see {os.path.join(var_dir, 'log')}", file=sys.stderr)
+            for line in msg.get("error", []):
+                print(f"keel-stack: {line}", file=sys.stderr)
+            print(f"keel-stack: start failed, everything stopped; full log: "
+                  f"{os.path.join(var_dir, 'log', 'keel-stack.log')}", file=sys.stderr)
             return 1
         return 0
     # first child: new session, fork again so the supervisor is not a session leader
@@ -236,6 +260,14 @@ def cmd_up(args):
     os.setsid()
     if os.fork():
         os._exit(0)
+    # A daemon keeps none of its caller's descriptors: an inherited lock (`flock build.lock make test`)
+    # or pipe ($(keel-stack up -d)) would otherwise stay held until `down`.
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) not in (0, 1, 2, w, lock_fd):
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     logfd = os.open(os.path.join(var_dir, "log", "keel-stack.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -254,6 +286,67 @@ def cmd_up(args):
         os._exit(code)
 
 
+def check_ports(services, order, raw, env, settle=0.0):
+    """Exit 2 before anything starts when a fixed port is taken (or configured twice). `settle`:
+    seconds to wait for ports to be released (after leftovers of a crashed stack were killed)."""
+    deadline = time.monotonic() + settle
+    while True:
+        problems = ports.check(services, order, raw, env)
+        if not problems or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    if problems:
+        for p in problems:
+            print(f"keel-stack: {p}", file=sys.stderr)
+        die("nothing was started", 2)
+
+
+def await_supervisor(r, pid, var_dir):
+    """up -d: read the detached supervisor's report from pipe r; meanwhile say every
+    PROGRESS_EVERY seconds what it waits for. After a failure, wait until it has stopped
+    everything (so that the next `up` does not find it still running)."""
+    t0 = time.monotonic()
+    data = b""
+    while True:
+        ready, _, _ = select.select([r], [], [], PROGRESS_EVERY)
+        if not ready:
+            print(f"keel-stack: still starting after {time.monotonic() - t0:.0f}s: {progress(var_dir)}",
+                  file=sys.stderr, flush=True)
+            continue
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    try:
+        msg = json.loads(data or b"{}")
+    except ValueError:
+        msg = {}
+    if not msg.get("ok"):
+        sup = msg.get("pid")
+        deadline = time.monotonic() + 120
+        while sup and pid_alive(sup) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return msg
+
+
+def progress(var_dir):
+    """What a starting stack waits for, from its stack.json."""
+    st = read_state(var_dir)
+    if not st:
+        return "preparing"
+    parts = []
+    for name in st.get("order", []):
+        for r in st["services"][name]["replicas"]:
+            if r["state"] == "created" or r["health"] in ("healthy", "none"):
+                continue
+            extra = f", {r['restarts']} restarts" if r.get("restarts") else ""
+            parts.append(f"{r['label']} {r['state']}/{r['health']}{extra}")
+    waiting = st.get("waiting_for")
+    return (f"waiting for {waiting}" if waiting else "starting") + (f"; {', '.join(parts)}" if parts else "")
+
+
 def supervise(sup, once, var_dir, notify, walkthrough=None):
     def on_signal(signum, frame):
         sup.stop_event.set()
@@ -267,7 +360,7 @@ def supervise(sup, once, var_dir, notify, walkthrough=None):
         sup.serve_control()
         ok = sup.start_all()
     except Exception as e:  # report, then stop whatever started
-        sup.say(f"error: {e!r}")
+        sup.fail([f"error: {e!r}"])
         ok = False
     if ok:
         lines = ["keel-stack: everything is healthy"] + sup.urls()
@@ -279,11 +372,15 @@ def supervise(sup, once, var_dir, notify, walkthrough=None):
             lines.append(walkthrough.rstrip())
         if notify is None:
             with sup.out_lock:
-                print("\n".join(lines), flush=True)
+                out("\n".join(lines))
         else:
             sup.say("\n".join(lines[:1] + sup.urls()))
     if notify is not None:
-        os.write(notify, json.dumps({"ok": ok, "lines": lines}).encode())
+        report = {"ok": ok, "lines": lines, "error": [] if ok else sup.failure, "pid": os.getpid()}
+        try:
+            os.write(notify, json.dumps(report).encode())
+        except OSError:
+            pass   # the `up -d` that waited for it is gone
         os.close(notify)
     if ok:
         while not sup.stop_event.wait(0.5):
@@ -300,7 +397,7 @@ def cmd_down(args):
     root, var_dir, files = resolve(args)
     st = read_state(var_dir)
     if not st:
-        print("keel-stack: not running")
+        out("keel-stack: not running")
         return 0
     spid = st.get("supervisor_pid")
     grace = sum(s.get("stop_grace", 10) for s in st["services"].values()) + 30
@@ -321,7 +418,7 @@ def cmd_down(args):
         os.unlink(os.path.join(var_dir, "stack.json"))
     except OSError:
         pass
-    print("keel-stack: stopped" + (f" ({left} leftover processes killed)" if left else ""))
+    out("keel-stack: stopped" + (f" ({left} leftover processes killed)" if left else ""))
     return 0
 
 
@@ -438,7 +535,7 @@ def cmd_kill(args):
         if r.get("pid"):
             try:
                 os.kill(r["pid"], sig)
-                print(f"{r['label']}: sent {sig.name} to pid {r['pid']}")
+                out(f"{r['label']}: sent {sig.name} to pid {r['pid']}")
             except ProcessLookupError:
                 pass
     return 0
@@ -452,7 +549,21 @@ def cmd_config(args):
     return 0
 
 
+COMMANDS = {"up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart,
+            "stop": cmd_stop, "start": cmd_start, "kill": cmd_kill, "config": cmd_config}
+# Commands that only print: a closed stdout (keel-stack ps | head) ends them the way it ends any
+# Unix filter, by SIGPIPE. The others finish their work and drop their output (see out()).
+PRINT_ONLY = ("ps", "logs", "config")
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    return {"up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart, "stop": cmd_stop, "start": cmd_start,
-            "kill": cmd_kill, "config": cmd_config}[args.cmd](args)
+    if args.cmd in PRINT_ONLY:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        code = COMMANDS[args.cmd](args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        drop_stdout()
+        return 128 + signal.SIGPIPE

@@ -80,6 +80,14 @@ def port_names(raw, where=""):
     return names
 
 
+def load_raw(paths):
+    """The compose files merged but not interpolated (to tell which variable sets a value)."""
+    doc = {}
+    for p in paths:
+        doc = deep_merge(doc, read_raw(p))
+    return doc
+
+
 def load_files(paths, env):
     """Parse, interpolate and merge compose files."""
     raws = [(p, read_raw(p)) for p in paths]

@@ -20,6 +20,10 @@ from .model import command_text
 NGINX_BIN = "/usr/sbin/nginx"
 INTERNAL_GATEWAY_PORT = "8081"   # ${INTERNAL_GATEWAY_PORT} of the nginx template when not set
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_RESET_AFTER = 0.1, 5.0, 10.0
+# a replica that exits this many times in a row without becoming healthy is failing at start: `up`
+# gives up on it (with backoff 0.1, 0.2, 0.4, 0.8 s that is a few seconds, not the whole --timeout)
+CRASH_LOOP_STARTS = 5
+LOG_TAIL_LINES = 15
 START_POLL = 0.1
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -117,6 +121,9 @@ class Replica:
         self.health = "starting"
         self.restarts = 0
         self.exit_code = None
+        self.failed_starts = 0   # consecutive runs that exited before becoming healthy
+        self.last_exit_code = None   # of the last run that ended (exit_code is None while running)
+        self.healthy_gen = 0     # the last run (gen) that became healthy
         self.started_at = None
         self.lock = threading.Lock()
         self.healthy = threading.Event()
@@ -183,8 +190,12 @@ class Replica:
                 uptime = time.time() - self.started_at
                 with self.lock:
                     self.ever_healthy = getattr(self, "ever_healthy", False) or self.healthy.is_set()
+                    if proc and self.healthy_gen == gen:
+                        self.failed_starts = 0
+                    else:
+                        self.failed_starts += 1
                     self.healthy.clear()
-                    self.exit_code = rc
+                    self.exit_code = self.last_exit_code = rc
                     self.state, self.health = "exited", "-"
                     stopping = self.stop_requested or self.sup.stop_event.is_set()
                     restart_now, self.restart_now = self.restart_now, False
@@ -245,6 +256,7 @@ class Replica:
             with self.lock:
                 if gen == self.gen:
                     self.health = "none"
+                    self.healthy_gen = gen
                     self.healthy.set()
             self.sup.write_state()
             return
@@ -260,6 +272,7 @@ class Replica:
                     fails = 0
                     if self.health != "healthy":
                         self.health, changed = "healthy", True
+                        self.healthy_gen = gen
                         self.healthy.set()
                     was_healthy = True
                 elif was_healthy or time.monotonic() - t0 > hc["start_period"]:
@@ -300,11 +313,23 @@ class Replica:
         if self.thread:
             self.thread.join(self.svc.stop_grace + 5)
 
+    def log_tail(self, n=LOG_TAIL_LINES):
+        """The last n lines of this replica's log."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 64 * 1024))
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            return []
+        return lines[-n:]
+
     def info(self):
         p = self.proc
         return {"replica": self.n, "label": self.label, "instance_id": self.instance_id,
                 "pid": p.pid if p and self.state == "running" else None, "port": self.port, "ports": self.ports,
                 "state": self.state, "health": self.health, "restarts": self.restarts,
+                "failed_starts": self.failed_starts,
                 "exit_code": self.exit_code, "started_at": self.started_at, "log": self.log_path}
 
 
@@ -326,6 +351,8 @@ class Supervisor:
         self.commands = {}
         self.exports = {}
         self.phase = "starting"
+        self.waiting = None   # what start_all waits for (shown by `up -d` while it waits)
+        self.failure = []     # why the start failed: lines for the user (up -d prints them)
         self.server = None
         self.state_path = os.path.join(var_dir, "stack.json")
         self.sock_path = os.path.join(var_dir, "stack.sock")
@@ -500,43 +527,67 @@ class Supervisor:
                         return False
                 pump.join(2)
             if proc.returncode != 0:
-                self.say(f"{label} failed with exit code {proc.returncode}")
+                self.fail([f"{label} failed with exit code {proc.returncode}: {command_text(cmd)[:200]}",
+                           f"last lines of {rep.log_path}:"] + [f"  | {line}" for line in rep.log_tail()])
                 return False
             with open(marker, "w") as f:
                 f.write(command_text(cmd) + "\n")
         return True
 
     # -- waiting -------------------------------------------------------------------
-    def _wait(self, pred, what):
+    def _wait(self, pred, what, on_timeout=None):
         deadline = time.monotonic() + self.timeout
         while not pred():
             if self.stop_event.is_set():
                 return False
             if time.monotonic() > deadline:
-                self.say(f"timed out after {self.timeout:g}s waiting for {what}")
+                self.fail([f"timed out after {self.timeout:g}s waiting for {what}"]
+                          + (on_timeout() if on_timeout else []))
                 return False
             time.sleep(0.02)
         return True
 
-    def _gave_up(self, name):
-        return any(r.done.is_set() for r in self.replicas[name])
+    def fail(self, lines):
+        """Record why the start failed (for `up -d` to print) and say it in the log."""
+        if not self.failure:
+            self.failure = list(lines)
+        self.say("\n".join(lines))
+
+    def _replica_report(self, r, why):
+        head = (f"{r.label}: {why} (state {r.state}, last exit code {r.last_exit_code}, "
+                f"restarts {r.restarts}); last lines of {r.log_path}:")
+        return [head] + [f"  | {line}" for line in r.log_tail()]
 
     def wait_condition(self, name, cond):
         reps = self.replicas[name]
+        self.waiting = f"{name} ({cond})"
+        self.write_state()
         if cond == "service_completed_successfully":
             return self._wait(lambda: all(r.done.is_set() for r in reps), f"{name} to complete") \
                 and all(r.exit_code == 0 for r in reps)
         if cond == "service_started":
             return self._wait(lambda: all(r.started.is_set() for r in reps), f"{name} to start")
 
+        class Failed(Exception):
+            pass
+
         def pred():
-            if self._gave_up(name):
-                raise RuntimeError(f"{name} exited and will not be restarted")
+            for r in reps:
+                if r.done.is_set() and not r.healthy.is_set():
+                    raise Failed(self._replica_report(r, "exited and will not be restarted"))
+                if r.failed_starts >= CRASH_LOOP_STARTS and not r.healthy.is_set():
+                    raise Failed(self._replica_report(
+                        r, f"keeps failing at start: exited {r.failed_starts} times in a row "
+                           "before it was healthy"))
             return all(r.healthy.is_set() for r in reps)
+
+        def unhealthy():
+            return [line for r in reps if not r.healthy.is_set()
+                    for line in self._replica_report(r, f"not healthy (health {r.health})")]
         try:
-            return self._wait(pred, f"{name} to be healthy")
-        except RuntimeError as e:
-            self.say(str(e))
+            return self._wait(pred, f"{name} to be healthy", unhealthy)
+        except Failed as e:
+            self.fail(e.args[0])
             return False
 
     # -- whole stack ---------------------------------------------------------------
@@ -562,6 +613,7 @@ class Supervisor:
             if not self.wait_condition(name, "service_healthy"):
                 return False
         self.phase = "running"
+        self.waiting = None
         self.write_state()
         return True
 
@@ -659,7 +711,8 @@ class Supervisor:
     def write_state(self):
         data = {"supervisor_pid": os.getpid(), "phase": self.phase, "root": self.root,
                 "var_dir": self.var_dir, "files": self.files, "profiles": self.profiles,
-                "socket": self.sock_path, "order": self.order, "exports": self.exports, "services": {}}
+                "socket": self.sock_path, "order": self.order, "exports": self.exports,
+                "waiting_for": self.waiting, "services": {}}
         for name in self.order:
             svc = self.services[name]
             data["services"][name] = {"restart": svc.restart, "stop_grace": svc.stop_grace,

@@ -5,6 +5,7 @@ stack of python http.server processes (health, SIGKILL -> restart, rolling resta
 nats service of db.yaml as a 3-node JetStream cluster (profile ha), and the real
 deploy/compose/db.yaml + app.yaml with stand-in service binaries (PostgreSQL initdb as the postgres
 user, Redis, NATS JetStream, nginx gateway with its internal server, seed, the Telegram fake)."""
+import fcntl
 import json
 import os
 import re
@@ -27,10 +28,32 @@ KEEL_STACK = os.path.join(STACK_DIR, "keel-stack")
 sys.dont_write_bytecode = True
 sys.path.insert(0, STACK_DIR)
 
-from keel_stack import interp, model, nginx  # noqa: E402
+from keel_stack import interp, model, nginx, ports  # noqa: E402
 from keel_stack.supervisor import Supervisor, free_port, pid_alive  # noqa: E402
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def app_services():
+    """The keel services of deploy/compose/app.yaml (those whose native command is a keel binary) and
+    the gateway's upstreams, so that a service added there (tools/new-service) is tested too."""
+    import yaml
+    with open(os.path.join(ROOT, "deploy", "compose", "app.yaml")) as f:
+        doc = yaml.safe_load(f)
+    names = []
+    for name, svc in doc["services"].items():
+        cmd = ((svc or {}).get("x-native") or {}).get("command")
+        if isinstance(cmd, list) and cmd and str(cmd[0]).endswith(f"/services/{name}/keel-{name}"):
+            names.append(name)
+    return tuple(names), tuple(doc["services"]["gateway"]["x-native"]["nginx"]["upstreams"])
+
+
+SERVICES, UPSTREAMS = app_services()
+
+
+def db_name(svc):
+    """A service's database and role: its name with '_' for '-' (gift-cards -> gift_cards)."""
+    return svc.replace("-", "_")
 
 
 def http(url, data=None, headers=None, method=None):
@@ -357,7 +380,7 @@ class NginxTest(unittest.TestCase):
         out = nginx.render("listen ${GATEWAY_PORT}; set $x $request_id; ${UNKNOWN}", {"GATEWAY_PORT": 1})
         self.assertEqual(out, "listen 1; set $x $request_id; ${UNKNOWN}")
 
-    SERVICES = ("auth", "catalog", "account", "orders", "payments", "fiscal", "notifications", "recommendations")
+    SERVICES = UPSTREAMS
 
     def test_rendered_gateway_config_is_valid(self):
         svcs, order = services_from("services:\n" + "".join(
@@ -551,6 +574,61 @@ class TinyStackTest(unittest.TestCase):
         self.assertEqual(read(os.path.join(self.www, "init.txt")), "init-ran\n")
         self.assertEqual(read(os.path.join(self.www, "post.txt")), "post-ran\n")
 
+    def test_closed_stdout(self):
+        """keel-stack ps | head: a reader that goes away ends the output quietly (no traceback);
+        down still stops everything."""
+        s = self.stack
+        r = s.run("--env-file", self.envf, "up", "-d")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        sup_pid = s.state()["supervisor_pid"]
+
+        def closed_pipe(*args):
+            rd, wr = os.pipe()
+            os.close(rd)   # nobody reads: the first write fails with EPIPE
+            try:
+                return subprocess.run(s.argv(*args), env=s.env, stdout=wr, stderr=subprocess.PIPE,
+                                      text=True, timeout=30)
+            finally:
+                os.close(wr)
+        for args in (("ps",), ("ps", "--json"), ("logs",), ("logs", "web"), ("--env-file", self.envf, "config")):
+            p = closed_pipe(*args)
+            self.assertEqual(p.stderr, "", args)
+            self.assertIn(p.returncode, (-signal.SIGPIPE, 128 + signal.SIGPIPE), (args, p.stderr))
+        # through a real pipe into head, as a user types it
+        p = subprocess.run(" ".join(s.argv("--env-file", self.envf, "config")) + " | head -1", shell=True, env=s.env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stderr, len(p.stdout.splitlines())), (0, "", 1))
+        # a command that does work finishes it and exits 0
+        p = closed_pipe("down")
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertFalse(pid_alive(sup_pid))
+        self.assertEqual(s.run("ps").returncode, 1)
+
+    def test_daemon_keeps_no_inherited_fds(self):
+        """`flock LOCK keel-stack up -d`: the detached supervisor must not keep the caller's lock
+        (nor any other descriptor it inherited) until `down`."""
+        s = self.stack
+        lock = os.path.join(self.dir, "build.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            r = subprocess.run(s.argv("--env-file", self.envf, "up", "-d"), env=s.env, capture_output=True,
+                               text=True, timeout=60, pass_fds=(fd,))
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            os.close(fd)
+        sup_pid = s.state()["supervisor_pid"]
+        held = [n for n in os.listdir(f"/proc/{sup_pid}/fd")
+                if os.path.realpath(f"/proc/{sup_pid}/fd/{n}") == os.path.realpath(lock)]
+        self.assertEqual(held, [])
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # free while the stack runs
+        finally:
+            os.close(fd)
+        self.assertEqual(s.run("ps").returncode, 0)   # its own stack.lock and socket still work
+        self.assertIn("already running", s.run("--env-file", self.envf, "up", "-d").stderr)
+
     def test_foreground_sigterm(self):
         s = self.stack
         p = subprocess.Popen(s.argv("up"), env=dict(s.env, GREETING="fg"), stdout=subprocess.PIPE,
@@ -612,6 +690,117 @@ class TinyStackTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
 
 
+class StartFailureTest(unittest.TestCase):
+    """up refuses to start when a fixed port is taken (exit 2, naming the port, the variable that
+    moves it and the process that holds it), and gives up on a replica that keeps failing at
+    start instead of waiting out --timeout in silence."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="keel-stack-fail-")
+        self.holder = None
+
+    def tearDown(self):
+        if self.holder:
+            self.holder.kill()
+            self.holder.wait()
+            self.holder.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def occupy(self):
+        """A port held by another process (a Python listener); returns it."""
+        self.holder = subprocess.Popen(
+            [sys.executable, "-c", "import socket, sys, time\n"
+             "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+             "print(s.getsockname()[1], flush=True); time.sleep(120)", "keel-port-holder"],
+            stdout=subprocess.PIPE, text=True)
+        return int(self.holder.stdout.readline())
+
+    def full_stack(self, var):
+        s = Stack([], os.path.join(self.dir, var))
+        for k in FOREIGN_ENV:
+            s.env.pop(k, None)
+        s.env.update({k: str(free_port()) for k in ("PG_PORT", "REDIS_PORT", "GATEWAY_PORT", "INTERNAL_GATEWAY_PORT",
+                                                    "NATS_PORT", "NATS_MONITOR_PORT")},
+                     KEEL_BUILD_DIR=os.path.join(self.dir, "no-build"))
+        return s
+
+    def test_busy_port(self):
+        busy = self.occupy()
+        for var in ("GATEWAY_PORT", "INTERNAL_GATEWAY_PORT", "PG_PORT", "NATS_MONITOR_PORT"):
+            s = self.full_stack(var.lower())
+            s.env[var] = str(busy)
+            t0 = time.monotonic()
+            r = s.run("up", "-d", "--timeout", "30", timeout=60)
+            self.assertEqual(r.returncode, 2, var + ": " + r.stdout + r.stderr)
+            self.assertLess(time.monotonic() - t0, 10)
+            self.assertIn(f"port {busy} ", r.stderr)
+            self.assertIn(f"set {var} to use another port", r.stderr)
+            self.assertIn(f"pid {self.holder.pid} ", r.stderr)
+            self.assertIn("keel-port-holder", r.stderr)   # its command line
+            self.assertIn("nothing was started", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
+            # nothing started: no state, no process log, no database directory
+            self.assertFalse(os.path.exists(os.path.join(s.var_dir, "stack.json")))
+            self.assertEqual(os.listdir(os.path.join(s.var_dir, "log")), [])
+            self.assertFalse(os.path.exists(os.path.join(s.var_dir, "pg")))
+        # the foreground up checks too
+        s = self.full_stack("fg")
+        s.env["REDIS_PORT"] = str(busy)
+        r = s.run("up", timeout=60)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("set REDIS_PORT to use another port", r.stderr)
+
+    def test_port_configured_twice(self):
+        s = self.full_stack("twice")
+        s.env["REDIS_PORT"] = s.env["PG_PORT"]
+        r = s.run("up", "-d", timeout=60)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn(f"port {s.env['PG_PORT']} is configured twice", r.stderr)
+        self.assertIn("PG_PORT", r.stderr)
+        self.assertIn("REDIS_PORT", r.stderr)
+
+    def test_ha_replica_port(self):
+        """nats#2 of the ha profile binds NATS_PORT + 1: the message says so."""
+        busy = self.occupy()
+        s = self.full_stack("ha")
+        s.env["NATS_PORT"] = str(busy - 1)
+        if not ports.is_free(busy - 1):
+            self.skipTest("the port below the held one is taken")   # very unlikely
+        r = s.run("up", "-d", "--profile", "ha", timeout=60)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn(f"port {busy} (nats#2)", r.stderr)
+        self.assertIn("nats#2 uses NATS_PORT + 1", r.stderr)
+
+    def test_crash_loop(self):
+        f = os.path.join(self.dir, "loop.yaml")
+        with open(f, "w") as fh:
+            fh.write(textwrap.dedent("""
+                services:
+                  ok:
+                    x-native:
+                      command: [/usr/bin/python3, -m, http.server, "${PORT}", --bind, 127.0.0.1]
+                      healthcheck: {http: "http://127.0.0.1:${PORT}/"}
+                  broken:
+                    restart: unless-stopped
+                    depends_on: {ok: {condition: service_healthy}}
+                    x-native:
+                      command: "echo starting; echo 'bind: address already in use (for the test)' >&2; exit 1"
+                      healthcheck: {http: "http://127.0.0.1:${PORT}/"}
+            """))
+        s = Stack([f], os.path.join(self.dir, "var"))
+        t0 = time.monotonic()
+        r = s.run("up", "-d", "--timeout", "120", timeout=150)
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(took, 30, r.stderr)   # not the 120 s timeout
+        self.assertIn("broken: keeps failing at start", r.stderr)
+        self.assertIn("bind: address already in use (for the test)", r.stderr)   # its log's tail
+        self.assertIn("start failed", r.stderr)
+        # everything it started is stopped by the time up returns
+        self.assertEqual(s.run("ps").returncode, 1)
+        self.assertFalse(os.path.exists(os.path.join(s.var_dir, "stack.json")))
+
+
 FAKE_SERVICE = r"""#!/usr/bin/python3
 # stand-in for a keel service binary: the env contract, the bus, /healthz, /readyz, JSON answers
 import http.server, json, os, signal, socket, subprocess, sys, urllib.parse, urllib.request
@@ -663,7 +852,6 @@ print(json.dumps({"level": "info", "msg": "listening", "port": os.environ["PORT"
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 """
 
-SERVICES = ("auth", "catalog", "account", "orders", "payments", "fiscal", "notifications", "recommendations")
 # what a developer's environment might hold and these tests must not inherit
 FOREIGN_ENV = ("KEEL_SERVICE_TOKEN", "AUTH_ADMIN_PASSWORD", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN",
                "COMPOSE_PROFILES", "NATS_URL", "NATS_NODES", "BUS_REPLICAS", "GATEWAY_ACCESS_LOG",
@@ -814,10 +1002,11 @@ class FullSystemTest(unittest.TestCase):
                                    capture_output=True, text=True)
                 self.assertEqual(q.stdout.strip(), "12|on", q.stderr)
                 for svc in SERVICES:
-                    dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname={svc} user={svc} password={svc}"
+                    db = db_name(svc)
+                    dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname={db} user={db} password={db}"
                     q = subprocess.run(psql + ["select current_user || '@' || current_database()", dsn],
                                        capture_output=True, text=True)
-                    self.assertEqual(q.stdout.strip(), f"{svc}@{svc}", q.stderr)
+                    self.assertEqual(q.stdout.strip(), f"{db}@{db}", q.stderr)
                 r2 = subprocess.run(["redis-cli", "-p", ports["REDIS_PORT"], "ping"], capture_output=True, text=True)
                 self.assertEqual(r2.stdout.strip(), "PONG")
 
