@@ -6,8 +6,9 @@ if(KEEL_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 add_compile_options(-Wall -Wextra -Wno-missing-field-initializers)
-# Asio: no deprecated APIs, and one place where the io_uring/epoll choice is made.
-add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+# Asio: no deprecated APIs. (Beast uses boost::core::string_view, which converts to
+# std::string_view; the old BOOST_BEAST_USE_STD_STRING_VIEW is deprecated in 1.81.)
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED)
 
 # keel_add_library(<name> DEPS <targets...> PRIVATE_DEPS <targets...>)
 # Builds libs/<name>/src/*.cpp (minus *_test.cpp) as keel_<name>, alias keel::<name>;
@@ -53,12 +54,20 @@ function(keel_add_tests target dir)
 endfunction()
 
 # keel_embed_migrations(<target> <dir> <namespace>)
-# Compiles migrations/NNNN_name.sql into the binary so a deployed service carries its schema.
+# Compiles migrations/NNNN_name.sql into the binary so a deployed service carries its schema,
+# as <namespace>::Migrations(), declared in a generated "migrations.hpp" whose directory is a
+# PUBLIC include directory of <target> (so the binary and the tests that link it see it too).
 function(keel_embed_migrations target dir ns)
   file(GLOB files CONFIGURE_DEPENDS ${dir}/*.sql)
   list(SORT files)
+  set(include_dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_include)
+  set(header "#pragma once\n#include <span>\n\n#include <keel/pg/migrations.hpp>\n\nnamespace ${ns} {\n\n")
+  string(APPEND header "/// migrations/NNNN_name.sql in version order, embedded at build time.\n")
+  string(APPEND header "std::span<const keel::pg::Migration> Migrations();\n\n}  // namespace ${ns}\n")
+  file(CONFIGURE OUTPUT ${include_dir}/migrations.hpp CONTENT "${header}" @ONLY)
+  target_include_directories(${target} PUBLIC ${include_dir})
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${target}_migrations.cpp)
-  set(body "#include <keel/pg/migrations.hpp>\nnamespace ${ns} {\nstd::span<const keel::pg::Migration> Migrations() {\n    static const keel::pg::Migration kMigrations[] = {\n")
+  set(body "#include \"migrations.hpp\"\nnamespace ${ns} {\nstd::span<const keel::pg::Migration> Migrations() {\n    static const keel::pg::Migration kMigrations[] = {\n")
   foreach(f ${files})
     get_filename_component(fname ${f} NAME_WE)
     string(REGEX MATCH "^[0-9]+" version ${fname})
@@ -73,7 +82,7 @@ endfunction()
 
 # keel_add_service(<name> [NAMESPACE ns] DEPS ...): services/<name>/src/*.cpp as a
 # library that the binary keel-<name> and the service's tests both link; migrations
-# embedded as <ns>::Migrations() (default keel::<name>).
+# embedded as <ns>::Migrations() (default keel::<name>), declared by `#include "migrations.hpp"`.
 function(keel_add_service name)
   cmake_parse_arguments(ARG "" "NAMESPACE" "DEPS" ${ARGN})
   if(NOT ARG_NAMESPACE)

@@ -2,7 +2,10 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <vector>
 
 #include "commands.hpp"
 #include "errors.hpp"
@@ -38,6 +41,118 @@ CLI::Validator Seconds() {
         "SECONDS>0");
 }
 
+// A subcommand and what runs it once parsed. Options live in the closure.
+struct Command {
+    CLI::App* app;
+    std::function<int(const std::string& server)> run;
+};
+
+Command AddTail(CLI::App& app) {
+    auto options = std::make_shared<bt::TailOptions>();
+    auto* tail =
+        app.add_subcommand("tail", "Print a topic's messages as JSON lines, decoded, and follow");
+    tail->add_option("topic", options->topic, "Topic (= Avro schema name = subject)")->required();
+    auto* from_start =
+        tail->add_flag("--from-start", options->from_start, "Start at the oldest message");
+    tail->add_option("--last", options->last, "Start with the last N messages")
+        ->check(Integer(true))
+        ->excludes(from_start);
+    tail->add_option("--count", options->count, "Stop after N messages")->check(Integer(false));
+    tail->add_option("--timeout", options->timeout_s, "Stop after S seconds")->check(Seconds());
+    return {tail, [options](const std::string& server) { return bt::Tail(server, *options); }};
+}
+
+Command AddTrail(CLI::App& app) {
+    auto options = std::make_shared<bt::TrailOptions>();
+    auto* trail = app.add_subcommand(
+        "trail", "Every hop of a request's events across services, in start order");
+    trail->add_option("id", options->id, "Correlation id (X-Request-Id) or event id")->required();
+    trail->add_flag("--json", options->json, "JSON instead of a table");
+    return {trail, [options](const std::string& server) { return bt::Trail(server, *options); }};
+}
+
+Command AddLag(CLI::App& app) {
+    auto as_json = std::make_shared<bool>(false);
+    auto* lag =
+        app.add_subcommand("lag", "Pending and unacknowledged messages of every durable consumer");
+    lag->add_flag("--json", *as_json, "JSON instead of a table");
+    return {lag, [as_json](const std::string& server) { return bt::Lag(server, *as_json); }};
+}
+
+Command AddReplay(CLI::App& app) {
+    auto options = std::make_shared<bt::ReplayOptions>();
+    auto* replay = app.add_subcommand(
+        "replay", "Recreate a durable consumer starting at a time or stream sequence");
+    replay->add_option("consumer", options->consumer, "Durable name, <service>-<topic with _>")
+        ->required();
+    replay->add_option("--from", options->from, "RFC 3339 time or stream sequence")->required();
+    replay->add_option("--stream", options->stream, "The consumer's stream (found when omitted)");
+    return {replay, [options](const std::string& server) { return bt::Replay(server, *options); }};
+}
+
+// dlq list and dlq retry share their filters.
+std::vector<Command> AddDlq(CLI::App& app) {
+    auto options = std::make_shared<bt::DlqOptions>();
+    auto* dlq = app.add_subcommand("dlq", "Dead letters");
+    dlq->require_subcommand(1);
+    auto* list = dlq->add_subcommand("list", "List dead letters");
+    auto* retry =
+        dlq->add_subcommand("retry", "Republish dead letters to their topic and delete them");
+    for (auto* sub : {list, retry}) {
+        sub->add_option("--topic", options->topic, "Only this topic's");
+        sub->add_option("--seq", options->seq, "Only the dead letter with this DLQ stream sequence")
+            ->check(Integer(false));
+        sub->add_option("--consumer", options->consumer,
+                        "Only those this durable consumer gave up on");
+    }
+    list->add_flag("--json", options->json, "JSON instead of a table");
+    return {
+        {list, [options](const std::string& server) { return bt::DlqList(server, *options); }},
+        {retry, [options](const std::string& server) { return bt::DlqRetry(server, *options); }}};
+}
+
+Command AddPublish(CLI::App& app) {
+    auto options = std::make_shared<bt::PublishOptions>();
+    auto* publish =
+        app.add_subcommand("publish", "Validate, encode and publish one event (fresh event id)");
+    publish->add_option("topic", options->topic, "Topic")->required();
+    publish->add_option("payload", options->payload, "The payload as JSON")->required();
+    publish->add_option("--correlation-id", options->correlation_id, "Default: a new UUIDv7");
+    return {publish,
+            [options](const std::string& server) { return bt::Publish(server, *options); }};
+}
+
+Command AddGraph(CLI::App& app) {
+    auto options = std::make_shared<bt::GraphOptions>();
+    auto* graph = app.add_subcommand(
+        "graph", "Services, topics and their rates from the REGISTRY declarations");
+    graph->add_option("--format", options->format, "dot or svg (Graphviz's dot -Tsvg)")
+        ->check(CLI::IsMember({"dot", "svg"}))
+        ->capture_default_str();
+    graph->add_option("--output,-o", options->output, "File (default: stdout)");
+    graph->add_flag("--rates,!--no-rates", options->rates,
+                    "Label edges with messages/s (default on)");
+    graph->add_option("--window", options->window_s, "Seconds to measure rates over")
+        ->check(CLI::Range(0.1, 60.0))
+        ->capture_default_str();
+    return {graph, [options](const std::string& server) { return bt::Graph(server, *options); }};
+}
+
+// Runs the parsed subcommand: 2 for a usage error, 1 for any other failure.
+int RunParsed(const std::vector<Command>& commands, const std::string& server) {
+    try {
+        for (const auto& command : commands)
+            if (*command.app) return command.run(server);
+    } catch (const bt::UsageError& e) {
+        std::cerr << "keel-bus: " << e.what() << '\n';
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "keel-bus: " << e.what() << '\n';
+        return 1;
+    }
+    return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,101 +163,15 @@ int main(int argc, char** argv) {
     app.add_option("--server", server, "NATS URL(s), comma-separated")
         ->envname("NATS_URL")
         ->capture_default_str();
-
-    bt::TailOptions tail_options;
-    auto* tail =
-        app.add_subcommand("tail", "Print a topic's messages as JSON lines, decoded, and follow");
-    tail->add_option("topic", tail_options.topic, "Topic (= Avro schema name = subject)")
-        ->required();
-    auto* from_start =
-        tail->add_flag("--from-start", tail_options.from_start, "Start at the oldest message");
-    tail->add_option("--last", tail_options.last, "Start with the last N messages")
-        ->check(Integer(true))
-        ->excludes(from_start);
-    tail->add_option("--count", tail_options.count, "Stop after N messages")->check(Integer(false));
-    tail->add_option("--timeout", tail_options.timeout_s, "Stop after S seconds")->check(Seconds());
-
-    bt::TrailOptions trail_options;
-    auto* trail = app.add_subcommand(
-        "trail", "Every hop of a request's events across services, in start order");
-    trail->add_option("id", trail_options.id, "Correlation id (X-Request-Id) or event id")
-        ->required();
-    trail->add_flag("--json", trail_options.json, "JSON instead of a table");
-
-    bool lag_json = false;
-    auto* lag =
-        app.add_subcommand("lag", "Pending and unacknowledged messages of every durable consumer");
-    lag->add_flag("--json", lag_json, "JSON instead of a table");
-
-    bt::ReplayOptions replay_options;
-    auto* replay = app.add_subcommand(
-        "replay", "Recreate a durable consumer starting at a time or stream sequence");
-    replay
-        ->add_option("consumer", replay_options.consumer, "Durable name, <service>-<topic with _>")
-        ->required();
-    replay->add_option("--from", replay_options.from, "RFC 3339 time or stream sequence")
-        ->required();
-    replay->add_option("--stream", replay_options.stream,
-                       "The consumer's stream (found when omitted)");
-
-    bt::DlqOptions dlq_options;
-    auto* dlq = app.add_subcommand("dlq", "Dead letters");
-    dlq->require_subcommand(1);
-    auto* dlq_list = dlq->add_subcommand("list", "List dead letters");
-    auto* dlq_retry =
-        dlq->add_subcommand("retry", "Republish dead letters to their topic and delete them");
-    for (auto* sub : {dlq_list, dlq_retry}) {
-        sub->add_option("--topic", dlq_options.topic, "Only this topic's");
-        sub->add_option("--seq", dlq_options.seq,
-                        "Only the dead letter with this DLQ stream sequence")
-            ->check(Integer(false));
-        sub->add_option("--consumer", dlq_options.consumer,
-                        "Only those this durable consumer gave up on");
-    }
-    dlq_list->add_flag("--json", dlq_options.json, "JSON instead of a table");
-
-    bt::PublishOptions publish_options;
-    auto* publish =
-        app.add_subcommand("publish", "Validate, encode and publish one event (fresh event id)");
-    publish->add_option("topic", publish_options.topic, "Topic")->required();
-    publish->add_option("payload", publish_options.payload, "The payload as JSON")->required();
-    publish->add_option("--correlation-id", publish_options.correlation_id,
-                        "Default: a new UUIDv7");
-
-    bt::GraphOptions graph_options;
-    auto* graph = app.add_subcommand(
-        "graph", "Services, topics and their rates from the REGISTRY declarations");
-    graph->add_option("--format", graph_options.format, "dot or svg (Graphviz's dot -Tsvg)")
-        ->check(CLI::IsMember({"dot", "svg"}))
-        ->capture_default_str();
-    graph->add_option("--output,-o", graph_options.output, "File (default: stdout)");
-    graph->add_flag("--rates,!--no-rates", graph_options.rates,
-                    "Label edges with messages/s (default on)");
-    graph->add_option("--window", graph_options.window_s, "Seconds to measure rates over")
-        ->check(CLI::Range(0.1, 60.0))
-        ->capture_default_str();
-
+    std::vector<Command> commands = {AddTail(app), AddTrail(app), AddLag(app), AddReplay(app)};
+    for (auto& command : AddDlq(app)) commands.push_back(std::move(command));
+    commands.push_back(AddPublish(app));
+    commands.push_back(AddGraph(app));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         const int rc = app.exit(e);  // prints help or the error
         return rc == 0 ? 0 : 2;
     }
-    try {
-        if (*tail) return bt::Tail(server, tail_options);
-        if (*trail) return bt::Trail(server, trail_options);
-        if (*lag) return bt::Lag(server, lag_json);
-        if (*replay) return bt::Replay(server, replay_options);
-        if (*dlq_list) return bt::DlqList(server, dlq_options);
-        if (*dlq_retry) return bt::DlqRetry(server, dlq_options);
-        if (*publish) return bt::Publish(server, publish_options);
-        if (*graph) return bt::Graph(server, graph_options);
-    } catch (const bt::UsageError& e) {
-        std::cerr << "keel-bus: " << e.what() << '\n';
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "keel-bus: " << e.what() << '\n';
-        return 1;
-    }
-    return 2;
+    return RunParsed(commands, server);
 }

@@ -15,7 +15,7 @@ void EnsureSodium() {
 }
 
 constexpr unsigned long long kOpsLimit = 2;
-constexpr std::size_t kMemLimit = 19u * 1024u * 1024u;
+constexpr std::size_t kMemLimit = std::size_t{19} * 1024 * 1024;
 
 }  // namespace
 

@@ -94,73 +94,85 @@ std::string_view Describe(JwtError error) {
     return "invalid";
 }
 
-Verified VerifyJwt(std::string_view token, const KeySet& keys, const VerifyOptions& options) {
-    Verified out;
+namespace {
+
+// header.payload.signature, each part base64url.
+struct JwtParts {
+    std::string_view header, payload, signature, signing_input;
+};
+
+std::optional<JwtParts> SplitJwt(std::string_view token) {
     const auto dot1 = token.find('.');
     const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
     if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos ||
-        token.size() > 8192) {
-        out.error = JwtError::kMalformed;
-        return out;
-    }
-    const auto header = DecodeObject(token.substr(0, dot1));
-    if (!header) {
-        out.error = JwtError::kMalformed;
-        return out;
-    }
-    // The algorithm is pinned: the header may not choose it (RFC 8725 §2.1, §3.1).
-    if (StringMember(*header, "alg") != std::optional<std::string>("EdDSA")) {
-        out.error = JwtError::kAlgorithmNotAllowed;
-        return out;
-    }
-    out.kid = StringMember(*header, "kid").value_or("");
-    const auto key = keys.find(out.kid);
-    if (key == keys.end()) {
-        out.error = JwtError::kUnknownKey;
-        return out;
-    }
-    const auto signature = Base64UrlDecode(token.substr(dot2 + 1));
-    const std::string_view signing_input = token.substr(0, dot2);
-    if (!signature || signature->size() != crypto_sign_BYTES ||
-        key->second.size() != crypto_sign_PUBLICKEYBYTES ||
-        crypto_sign_verify_detached(
-            reinterpret_cast<const unsigned char*>(signature->data()),
-            reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(),
-            reinterpret_cast<const unsigned char*>(key->second.data())) != 0) {
-        out.error = JwtError::kBadSignature;
-        return out;
-    }
-    const auto payload = DecodeObject(token.substr(dot1 + 1, dot2 - dot1 - 1));
-    if (!payload) {
-        out.error = JwtError::kMalformed;
-        return out;
-    }
+        token.size() > 8192)
+        return std::nullopt;
+    return JwtParts{token.substr(0, dot1), token.substr(dot1 + 1, dot2 - dot1 - 1),
+                    token.substr(dot2 + 1), token.substr(0, dot2)};
+}
+
+bool SignatureValid(const JwtParts& parts, const std::string& public_key) {
+    const auto signature = Base64UrlDecode(parts.signature);
+    return signature && signature->size() == crypto_sign_BYTES &&
+           public_key.size() == crypto_sign_PUBLICKEYBYTES &&
+           crypto_sign_verify_detached(
+               reinterpret_cast<const unsigned char*>(signature->data()),
+               reinterpret_cast<const unsigned char*>(parts.signing_input.data()),
+               parts.signing_input.size(),
+               reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
+}
+
+// nullopt when a required claim (sub, exp) is missing.
+std::optional<Claims> ReadClaims(const json::object& payload) {
     Claims claims;
-    claims.subject = StringMember(*payload, "sub").value_or("");
-    claims.role = StringMember(*payload, "role").value_or("user");
-    claims.issuer = StringMember(*payload, "iss").value_or("");
-    claims.audience = StringMember(*payload, "aud").value_or("");
-    claims.id = StringMember(*payload, "jti").value_or("");
-    const auto exp = IntMember(*payload, "exp");
-    claims.issued_at = IntMember(*payload, "iat").value_or(0);
-    claims.not_before = IntMember(*payload, "nbf").value_or(0);
-    if (!exp || claims.subject.empty()) {
-        out.error = JwtError::kMalformed;
-        return out;
-    }
+    claims.subject = StringMember(payload, "sub").value_or("");
+    claims.role = StringMember(payload, "role").value_or("user");
+    claims.issuer = StringMember(payload, "iss").value_or("");
+    claims.audience = StringMember(payload, "aud").value_or("");
+    claims.id = StringMember(payload, "jti").value_or("");
+    const auto exp = IntMember(payload, "exp");
+    claims.issued_at = IntMember(payload, "iat").value_or(0);
+    claims.not_before = IntMember(payload, "nbf").value_or(0);
+    if (!exp || claims.subject.empty()) return std::nullopt;
     claims.expires_at = *exp;
+    return claims;
+}
+
+JwtError CheckClaims(const Claims& claims, const VerifyOptions& options) {
     const std::int64_t now = options.now != 0 ? options.now : NowSeconds();
     const std::int64_t leeway = options.leeway.count();
-    if (now >= claims.expires_at + leeway)
-        out.error = JwtError::kExpired;
-    else if (now + leeway < claims.not_before)
-        out.error = JwtError::kNotYetValid;
-    else if (claims.issuer != options.issuer)
-        out.error = JwtError::kWrongIssuer;
-    else if (claims.audience != options.audience)
-        out.error = JwtError::kWrongAudience;
-    else
-        out.claims = std::move(claims);
+    if (now >= claims.expires_at + leeway) return JwtError::kExpired;
+    if (now + leeway < claims.not_before) return JwtError::kNotYetValid;
+    if (claims.issuer != options.issuer) return JwtError::kWrongIssuer;
+    if (claims.audience != options.audience) return JwtError::kWrongAudience;
+    return JwtError::kNone;
+}
+
+}  // namespace
+
+Verified VerifyJwt(std::string_view token, const KeySet& keys, const VerifyOptions& options) {
+    Verified out;
+    auto fail = [&out](JwtError error) {
+        out.error = error;
+        return out;
+    };
+    const auto parts = SplitJwt(token);
+    if (!parts) return fail(JwtError::kMalformed);
+    const auto header = DecodeObject(parts->header);
+    if (!header) return fail(JwtError::kMalformed);
+    // The algorithm is pinned: the header may not choose it (RFC 8725 §2.1, §3.1).
+    if (StringMember(*header, "alg") != std::optional<std::string>("EdDSA"))
+        return fail(JwtError::kAlgorithmNotAllowed);
+    out.kid = StringMember(*header, "kid").value_or("");
+    const auto key = keys.find(out.kid);
+    if (key == keys.end()) return fail(JwtError::kUnknownKey);
+    if (!SignatureValid(*parts, key->second)) return fail(JwtError::kBadSignature);
+    const auto payload = DecodeObject(parts->payload);
+    if (!payload) return fail(JwtError::kMalformed);
+    auto claims = ReadClaims(*payload);
+    if (!claims) return fail(JwtError::kMalformed);
+    out.error = CheckClaims(*claims, options);
+    if (out.error == JwtError::kNone) out.claims = std::move(*claims);
     return out;
 }
 

@@ -4,6 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <keel/bus/consumer_position.hpp>
 #include <keel/bus/nats.hpp>
 #include <keel/core/log.hpp>
 #include <keel/core/offload.hpp>
@@ -37,20 +38,6 @@ CREATE TABLE IF NOT EXISTS bus_inbox (
 CREATE INDEX IF NOT EXISTS bus_inbox_processed_at ON bus_inbox (processed_at);
 )sql";
 
-std::vector<std::string> SplitUrls(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto end = std::min(text.find(',', start), text.size());
-        std::string url = text.substr(start, end - start);
-        while (!url.empty() && url.front() == ' ') url.erase(0, 1);
-        while (!url.empty() && url.back() == ' ') url.pop_back();
-        if (!url.empty()) out.push_back(url);
-        start = end + 1;
-    }
-    return out;
-}
-
 std::string HeadersJson(const Envelope& e, const std::string& trail_record) {
     json::object h;
     h[header::kEventId] = e.event_id;
@@ -71,10 +58,10 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
     BusSettings s;
     s.service = service;
     s.instance_id = instance_id;
-    s.urls = SplitUrls(config.String("NATS_URL", "nats://127.0.0.1:4222"));
+    s.urls = SplitUrlList(config.String("NATS_URL", "nats://127.0.0.1:4222"));
     s.replicas = static_cast<int>(config.Int("BUS_REPLICAS", 1, 1, 5));
     s.retention =
-        std::chrono::seconds(config.Int("BUS_RETENTION_S", 7 * 24 * 3600, 60, 365LL * 24 * 3600));
+        std::chrono::seconds(config.Int("BUS_RETENTION_S", 7LL * 24 * 3600, 60, 365LL * 24 * 3600));
     s.stream_max_bytes = config.Int("BUS_STREAM_MAX_BYTES", 256LL << 20, 1 << 20, 1LL << 40);
     s.duplicate_window =
         std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15 * 60, 1, 24 * 3600));
@@ -89,11 +76,11 @@ std::shared_ptr<Bus> Bus::Create(asio::any_io_executor executor, std::shared_ptr
 }
 
 Bus::Bus(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool, BusSettings settings)
-    : executor_(executor),
+    : executor_(std::move(executor)),
       pool_(std::move(pool)),
       settings_(std::move(settings)),
       codec_(Codec::Embedded()),
-      state_(std::make_unique<State>(executor)) {
+      state_(std::make_unique<State>(executor_)) {
     auto& registry = telemetry::DefaultRegistry();
     state_->relayed = &registry.GetCounter("keel_bus_outbox_published_total",
                                            "Outbox events published to JetStream by this instance");
@@ -181,119 +168,139 @@ std::shared_ptr<Nats> Bus::Connection() const { return state_->nats; }
 
 bool Bus::Healthy() const { return state_->nats && state_->nats->Connected(); }
 
-Task<void> Bus::Start() {
-    auto self = shared_from_this();
+namespace {
+
+// One stream per domain ("orders.>" -> ORDERS) plus the bus's own: dead letters,
+// trail records and the registry of declarations.
+std::vector<StreamSpec> StreamsOf(const BusSettings& settings, const Bus::State& state) {
+    StreamSpec base;
+    base.max_age = settings.retention;
+    base.max_bytes = settings.stream_max_bytes;
+    base.duplicates = settings.duplicate_window;
+    base.replicas = settings.replicas;
+    std::vector<StreamSpec> out;
+    auto add = [&](const std::string& name, const std::string& subject) {
+        for (const auto& s : out)
+            if (s.name == name) return;
+        StreamSpec s = base;
+        s.name = name;
+        s.subjects = {subject};
+        if (name == kRegistryStream) {
+            s.max_msgs_per_subject = 1;
+            s.max_bytes = 1 << 20;
+        }
+        out.push_back(std::move(s));
+    };
+    auto domain = [](const std::string& topic) { return topic.substr(0, topic.find('.')) + ".>"; };
+    for (const auto& topic : state.publishes) add(StreamOf(topic), domain(topic));
+    for (const auto& sub : state.subscriptions) add(sub->stream, domain(sub->topic));
+    add(kDlqStream, "dlq.>");
+    add(kTrailStream, "trail.>");
+    add(kRegistryStream, "keel.registry.>");
+    return out;
+}
+
+// What this service publishes and consumes, for `keel-bus graph`.
+std::string Declaration(const BusSettings& settings, const Bus::State& state) {
+    json::array publishes, consumes;
+    for (const auto& topic : state.publishes) publishes.push_back(json::value(topic));
+    for (const auto& sub : state.subscriptions)
+        consumes.push_back(json::object{{"topic", sub->topic}, {"consumer", sub->durable}});
+    return json::serialize(json::object{{"service", settings.service},
+                                        {"instance", settings.instance_id},
+                                        {"publishes", std::move(publishes)},
+                                        {"consumes", std::move(consumes)},
+                                        {"declared_at_us", NowMicros()}});
+}
+
+// Lag per consumer, as JetStream counts it. Blocking: runs on the bus's own threads.
+void RefreshConsumerLag(const Bus::State& state) {
+    for (const auto& sub : state.subscriptions) {
+        try {
+            const auto info = json::parse(
+                state.nats->ApiRequest("CONSUMER.INFO." + sub->stream + "." + sub->durable, "",
+                                       std::chrono::milliseconds(2000)));
+            if (!info.is_object() || !info.as_object().contains("num_pending")) continue;
+            const auto position = PositionFromInfo(info.as_object());
+            sub->lag->Set(position.Lag());
+            sub->ack_pending->Set(position.ack_pending);
+        } catch (const std::exception&) {
+            // NATS away: the gauges keep their last value
+        }
+    }
+}
+
+constexpr std::string_view kOutboxPendingSql =
+    "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL";
+
+// The lag gauges and the unpublished outbox rows, every few seconds (not after every
+// relay round: that was a query per committed event). `bus` keeps `state` alive.
+Task<void> LagRefreshLoop([[maybe_unused]] std::shared_ptr<Bus> bus, Bus::State& state,
+                          std::shared_ptr<pg::Pool> pool) {
+    while (!state.stopping) {
+        auto refresh = [&state] {
+            RefreshConsumerLag(state);
+            return 0;
+        };
+        co_await Offload(state.blocking.get_executor(), std::move(refresh));
+        if (pool) {
+            try {
+                auto pending = co_await pool->Execute(kOutboxPendingSql);
+                state.outbox_pending->Set(pending.Int(0, 0));
+            } catch (const std::exception&) {
+                // PostgreSQL away: the gauge keeps its last value
+            }
+        }
+        state.lag_timer.expires_after(std::chrono::seconds(2));
+        boost::system::error_code ec;
+        co_await state.lag_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+constexpr std::string_view kSchemaLockSql = "SELECT pg_advisory_lock(hashtext('keel-bus-schema'))";
+constexpr std::string_view kSchemaUnlockSql =
+    "SELECT pg_advisory_unlock(hashtext('keel-bus-schema'))";
+
+}  // namespace
+
+void Bus::Connect() {
     Nats::Options options;
     options.urls = settings_.urls;
     options.name = settings_.instance_id;
-    auto connect = [&] {
-        state_->nats = Nats::Connect(options);
-        StreamSpec spec;
-        spec.max_age = settings_.retention;
-        spec.max_bytes = settings_.stream_max_bytes;
-        spec.duplicates = settings_.duplicate_window;
-        spec.replicas = settings_.replicas;
-        std::vector<std::string> streams;
-        auto ensure = [&](const std::string& name, const std::string& subject) {
-            if (std::find(streams.begin(), streams.end(), name) != streams.end()) return;
-            streams.push_back(name);
-            StreamSpec s = spec;
-            s.name = name;
-            s.subjects = {subject};
-            if (name == kRegistryStream) {
-                s.max_msgs_per_subject = 1;
-                s.max_bytes = 1 << 20;
-            }
-            state_->nats->EnsureStream(s);
-        };
-        for (const auto& topic : state_->publishes)
-            ensure(StreamOf(topic), topic.substr(0, topic.find('.')) + ".>");
-        for (const auto& sub : state_->subscriptions) {
-            ensure(sub->stream, sub->topic.substr(0, sub->topic.find('.')) + ".>");
-            ConsumerSpec consumer;
-            consumer.durable = sub->durable;
-            consumer.filter_subject = sub->topic;
-            consumer.max_deliver = sub->options.max_deliver;
-            consumer.ack_wait = sub->options.ack_wait;
-            state_->nats->EnsureConsumer(sub->stream, consumer);
-        }
-        ensure(kDlqStream, "dlq.>");
-        ensure(kTrailStream, "trail.>");
-        ensure(kRegistryStream, "keel.registry.>");
-        // What this service publishes and consumes, for `keel-bus graph`.
-        json::object declaration;
-        declaration["service"] = settings_.service;
-        declaration["instance"] = settings_.instance_id;
-        json::array publishes, consumes;
-        for (const auto& topic : state_->publishes) publishes.push_back(json::value(topic));
-        for (const auto& sub : state_->subscriptions)
-            consumes.push_back(json::object{{"topic", sub->topic}, {"consumer", sub->durable}});
-        declaration["publishes"] = std::move(publishes);
-        declaration["consumes"] = std::move(consumes);
-        declaration["declared_at_us"] = NowMicros();
-        auto msg = NewMsg("keel.registry." + settings_.service, json::serialize(declaration));
-        state_->nats->Publish(msg.get());
+    state_->nats = Nats::Connect(options);
+    for (const auto& stream : StreamsOf(settings_, *state_)) state_->nats->EnsureStream(stream);
+    for (const auto& sub : state_->subscriptions) {
+        ConsumerSpec consumer;
+        consumer.durable = sub->durable;
+        consumer.filter_subject = sub->topic;
+        consumer.max_deliver = sub->options.max_deliver;
+        consumer.ack_wait = sub->options.ack_wait;
+        state_->nats->EnsureConsumer(sub->stream, consumer);
+    }
+    auto msg = NewMsg("keel.registry." + settings_.service, Declaration(settings_, *state_));
+    state_->nats->Publish(msg.get());
+}
+
+// Instances of one service start together: the lock keeps their DDL apart.
+Task<void> Bus::CreateTables() {
+    auto lease = co_await pool_->Acquire();
+    co_await lease->Execute(kSchemaLockSql);
+    co_await lease->ExecuteScript(kSchema);
+    co_await lease->Execute(kSchemaUnlockSql);
+}
+
+Task<void> Bus::Start() {
+    auto self = shared_from_this();
+    auto connect = [this] {
+        Connect();
         return 0;
     };
-    co_await Offload(state_->blocking.get_executor(), connect);
-    if (pool_) {
-        auto lease = co_await pool_->Acquire();
-        co_await lease->Execute("SELECT pg_advisory_lock(hashtext('keel-bus-schema'))");
-        co_await lease->ExecuteScript(kSchema);
-        co_await lease->Execute("SELECT pg_advisory_unlock(hashtext('keel-bus-schema'))");
-    }
+    co_await Offload(state_->blocking.get_executor(), std::move(connect));
+    if (pool_) co_await CreateTables();
     state_->started = true;
     for (const auto& sub : state_->subscriptions) StartWorkers(self, *state_, sub);
-    if (pool_) {
-        asio::co_spawn(state_->strand, RelayLoop(self, pool_), [](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log::Error("outbox relay stopped", {{"error", ex.what()}});
-                }
-            }
-        });
-    }
-    // Lag per consumer, as JetStream counts it, and the unpublished outbox rows, every
-    // few seconds (not after every relay round: that was a query per committed event).
-    auto lag_loop = [](std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) -> Task<void> {
-        auto& state = bus->Internal();
-        while (!state.stopping) {
-            auto refresh = [&state] {
-                for (const auto& sub : state.subscriptions) {
-                    try {
-                        const auto info = json::parse(state.nats->ApiRequest(
-                            "CONSUMER.INFO." + sub->stream + "." + sub->durable, "",
-                            std::chrono::milliseconds(2000)));
-                        const auto& o = info.as_object();
-                        if (!o.contains("num_pending")) continue;
-                        const auto pending = o.at("num_pending").to_number<std::int64_t>();
-                        const auto ack_pending = o.at("num_ack_pending").to_number<std::int64_t>();
-                        sub->lag->Set(pending + ack_pending);
-                        sub->ack_pending->Set(ack_pending);
-                    } catch (const std::exception&) {
-                        // NATS away: the gauges keep their last value
-                    }
-                }
-                return 0;
-            };
-            co_await Offload(state.blocking.get_executor(), refresh);
-            if (pool) {
-                try {
-                    auto pending = co_await pool->Execute(
-                        "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL");
-                    state.outbox_pending->Set(pending.Int(0, 0));
-                } catch (const std::exception&) {
-                    // PostgreSQL away: the gauge keeps its last value
-                }
-            }
-            state.lag_timer.expires_after(std::chrono::seconds(2));
-            boost::system::error_code ec;
-            co_await state.lag_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-    };
-    Spawn(executor_, lag_loop(self, pool_), "bus lag refresh");
+    if (pool_) Spawn(state_->strand, RelayLoop(self, *state_, pool_), "outbox relay");
+    Spawn(executor_, LagRefreshLoop(self, *state_, pool_), "bus lag refresh");
     log::Info("bus started",
               {{"publishes", static_cast<std::int64_t>(state_->publishes.size())},
                {"consumers", static_cast<std::int64_t>(state_->subscriptions.size())}});

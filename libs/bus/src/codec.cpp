@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace keel::bus {
@@ -83,157 +84,200 @@ std::int64_t Integer(const std::string& path, const json::value& v, std::int64_t
     throw SchemaError(path + ": integer out of range");
 }
 
-void Set(avro_value_t* out, const json::value& v, const std::string& path) {
-    avro_schema_t schema = avro_value_get_schema(out);
+void Set(avro_value_t* out, const json::value& v, const std::string& path);
+
+// null, boolean and the numbers; false when the type is none of them.
+bool SetScalar(avro_value_t* out, const json::value& v, const std::string& path) {
     switch (avro_value_get_type(out)) {
         case AVRO_NULL:
             if (!v.is_null()) Mismatch(path, "null", v);
             avro_value_set_null(out);
-            return;
+            return true;
         case AVRO_BOOLEAN:
             if (!v.is_bool()) Mismatch(path, "a boolean", v);
             avro_value_set_boolean(out, v.get_bool() ? 1 : 0);
-            return;
+            return true;
         case AVRO_INT32:
             avro_value_set_int(out,
                                static_cast<std::int32_t>(Integer(path, v, INT32_MIN, INT32_MAX)));
-            return;
+            return true;
         case AVRO_INT64:
             avro_value_set_long(out, Integer(path, v, INT64_MIN, INT64_MAX));
-            return;
+            return true;
         case AVRO_FLOAT:
             if (!v.is_number()) Mismatch(path, "a number", v);
             avro_value_set_float(out, static_cast<float>(v.to_number<double>()));
-            return;
+            return true;
         case AVRO_DOUBLE:
             if (!v.is_number()) Mismatch(path, "a number", v);
             avro_value_set_double(out, v.to_number<double>());
-            return;
-        case AVRO_STRING: {
-            if (!v.is_string()) Mismatch(path, "a string", v);
-            const auto& s = v.get_string();
+            return true;
+        default:
+            return false;
+    }
+}
+
+// string, bytes and enum symbols, all written as JSON strings.
+void SetText(avro_value_t* out, const json::value& v, const std::string& path) {
+    if (!v.is_string()) Mismatch(path, "a string", v);
+    const auto& s = v.get_string();
+    avro_schema_t schema = avro_value_get_schema(out);
+    switch (avro_value_get_type(out)) {
+        case AVRO_STRING:
             if (s.find('\0') != json::string::npos) throw SchemaError(path + ": NUL in string");
             avro_value_set_string_len(out, s.c_str(), s.size() + 1);
             return;
-        }
-        case AVRO_BYTES: {
-            if (!v.is_string()) Mismatch(path, "a string", v);
-            const auto& s = v.get_string();
+        case AVRO_BYTES:
             avro_value_set_bytes(out, const_cast<char*>(s.data()), s.size());
             return;
-        }
-        case AVRO_ENUM: {
-            if (!v.is_string()) Mismatch(path, "a string", v);
-            const int index = avro_schema_enum_get_by_name(schema, v.get_string().c_str());
+        default: {  // AVRO_ENUM
+            const int index = avro_schema_enum_get_by_name(schema, s.c_str());
             if (index < 0)
-                throw SchemaError(path + ": \"" + std::string(v.get_string()) +
-                                  "\" is not a symbol of " + avro_schema_name(schema));
+                throw SchemaError(path + ": \"" + std::string(s) + "\" is not a symbol of " +
+                                  avro_schema_name(schema));
             avro_value_set_enum(out, index);
-            return;
         }
-        case AVRO_ARRAY: {
-            if (!v.is_array()) Mismatch(path, "an array", v);
-            std::size_t i = 0;
-            for (const auto& item : v.get_array()) {
-                avro_value_t element;
-                avro_value_append(out, &element, nullptr);
-                Set(&element, item, path + "[" + std::to_string(i++) + "]");
-            }
-            return;
-        }
-        case AVRO_MAP: {
-            if (!v.is_object()) Mismatch(path, "an object", v);
-            for (const auto& kv : v.get_object()) {
-                avro_value_t element;
-                const std::string key(kv.key());
-                avro_value_add(out, key.c_str(), &element, nullptr, nullptr);
-                Set(&element, kv.value(), path + "." + key);
-            }
-            return;
-        }
-        case AVRO_RECORD: {
-            if (!v.is_object()) Mismatch(path, "an object", v);
-            const auto& object = v.get_object();
-            const std::size_t fields = avro_schema_record_size(schema);
-            std::size_t seen = 0;
-            for (std::size_t i = 0; i < fields; ++i) {
-                const char* name = avro_schema_record_field_name(schema, static_cast<int>(i));
-                avro_value_t field;
-                avro_value_get_by_index(out, i, &field, nullptr);
-                const std::string field_path = path.empty() ? name : path + "." + name;
-                if (const auto* item = object.if_contains(name)) {
-                    ++seen;
-                    Set(&field, *item, field_path);
-                } else {
-                    Set(&field, json::value(nullptr),
-                        field_path);  // only a nullable field takes it
-                }
-            }
-            if (seen != object.size()) {
-                for (const auto& kv : object) {
-                    avro_value_t unused;
-                    const std::string key(kv.key());
-                    if (avro_value_get_by_name(out, key.c_str(), &unused, nullptr) != 0)
-                        throw SchemaError((path.empty() ? key : path + "." + key) +
-                                          ": not in the schema");
-                }
-            }
-            return;
-        }
-        case AVRO_UNION: {
-            const std::size_t branches = avro_schema_union_size(schema);
-            for (std::size_t i = 0; i < branches; ++i) {
-                if (!Fits(avro_typeof(avro_schema_union_branch(schema, static_cast<int>(i))), v))
-                    continue;
-                avro_value_t branch;
-                avro_value_set_branch(out, static_cast<int>(i), &branch);
-                Set(&branch, v, path);
-                return;
-            }
-            Mismatch(path, "a value of one of the union's types", v);
-        }
+    }
+}
+
+void SetArray(avro_value_t* out, const json::value& v, const std::string& path) {
+    if (!v.is_array()) Mismatch(path, "an array", v);
+    std::size_t i = 0;
+    for (const auto& item : v.get_array()) {
+        avro_value_t element;
+        avro_value_append(out, &element, nullptr);
+        Set(&element, item, path + "[" + std::to_string(i++) + "]");
+    }
+}
+
+void SetMap(avro_value_t* out, const json::value& v, const std::string& path) {
+    if (!v.is_object()) Mismatch(path, "an object", v);
+    for (const auto& kv : v.get_object()) {
+        avro_value_t element;
+        const std::string key(kv.key());
+        avro_value_add(out, key.c_str(), &element, nullptr, nullptr);
+        std::string element_path = path;
+        element_path += '.';
+        element_path += key;
+        Set(&element, kv.value(), element_path);
+    }
+}
+
+std::string FieldPath(const std::string& path, const std::string& name) {
+    if (path.empty()) return name;
+    std::string out = path;
+    out += '.';
+    out += name;
+    return out;
+}
+
+// Every schema field from the object (an absent one as null, which only a nullable
+// field takes); a key that is no field of the schema is refused.
+void SetRecord(avro_value_t* out, const json::value& v, const std::string& path) {
+    if (!v.is_object()) Mismatch(path, "an object", v);
+    const auto& object = v.get_object();
+    avro_schema_t schema = avro_value_get_schema(out);
+    const std::size_t fields = avro_schema_record_size(schema);
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < fields; ++i) {
+        const char* name = avro_schema_record_field_name(schema, static_cast<int>(i));
+        avro_value_t field;
+        avro_value_get_by_index(out, i, &field, nullptr);
+        const std::string field_path = FieldPath(path, name);
+        const auto* item = object.if_contains(name);
+        if (item != nullptr) ++seen;
+        Set(&field, item != nullptr ? *item : json::value(nullptr), field_path);
+    }
+    if (seen == object.size()) return;
+    for (const auto& kv : object) {
+        avro_value_t unused;
+        const std::string key(kv.key());
+        if (avro_value_get_by_name(out, key.c_str(), &unused, nullptr) != 0)
+            throw SchemaError(FieldPath(path, key) + ": not in the schema");
+    }
+}
+
+// The first branch whose type the value fits.
+void SetUnion(avro_value_t* out, const json::value& v, const std::string& path) {
+    avro_schema_t schema = avro_value_get_schema(out);
+    const std::size_t branches = avro_schema_union_size(schema);
+    for (std::size_t i = 0; i < branches; ++i) {
+        if (!Fits(avro_typeof(avro_schema_union_branch(schema, static_cast<int>(i))), v)) continue;
+        avro_value_t branch;
+        avro_value_set_branch(out, static_cast<int>(i), &branch);
+        Set(&branch, v, path);
+        return;
+    }
+    Mismatch(path, "a value of one of the union's types", v);
+}
+
+void Set(avro_value_t* out, const json::value& v, const std::string& path) {
+    if (SetScalar(out, v, path)) return;
+    switch (avro_value_get_type(out)) {
+        case AVRO_STRING:
+        case AVRO_BYTES:
+        case AVRO_ENUM:
+            return SetText(out, v, path);
+        case AVRO_ARRAY:
+            return SetArray(out, v, path);
+        case AVRO_MAP:
+            return SetMap(out, v, path);
+        case AVRO_RECORD:
+            return SetRecord(out, v, path);
+        case AVRO_UNION:
+            return SetUnion(out, v, path);
         default:
-            throw SchemaError(path + ": unsupported Avro type " + avro_schema_type_name(schema));
+            throw SchemaError(path + ": unsupported Avro type " +
+                              avro_schema_type_name(avro_value_get_schema(out)));
     }
 }
 
 // --- Avro value -> JSON --------------------------------------------------------------
 
-json::value Get(const avro_value_t* in) {
-    avro_value_t* v = const_cast<avro_value_t*>(in);
+json::value Get(const avro_value_t* in);
+
+// null, boolean and the numbers; nullopt when the type is none of them.
+std::optional<json::value> GetScalar(avro_value_t* v) {
     switch (avro_value_get_type(v)) {
         case AVRO_NULL:
-            return nullptr;
+            return json::value(nullptr);
         case AVRO_BOOLEAN: {
             int b = 0;
             avro_value_get_boolean(v, &b);
-            return b != 0;
+            return json::value(b != 0);
         }
         case AVRO_INT32: {
             std::int32_t n = 0;
             avro_value_get_int(v, &n);
-            return n;
+            return json::value(n);
         }
         case AVRO_INT64: {
             std::int64_t n = 0;
             avro_value_get_long(v, &n);
-            return n;
+            return json::value(n);
         }
         case AVRO_FLOAT: {
             float f = 0;
             avro_value_get_float(v, &f);
-            return static_cast<double>(f);
+            return json::value(static_cast<double>(f));
         }
         case AVRO_DOUBLE: {
             double d = 0;
             avro_value_get_double(v, &d);
-            return d;
+            return json::value(d);
         }
+        default:
+            return std::nullopt;
+    }
+}
+
+json::value GetText(avro_value_t* v) {
+    switch (avro_value_get_type(v)) {
         case AVRO_STRING: {
             const char* s = nullptr;
             std::size_t size = 0;
             avro_value_get_string(v, &s, &size);
-            return json::string(s, size > 0 ? size - 1 : 0);
+            return json::string(s, size > 0 ? size - 1 : 0);  // libavro counts the NUL
         }
         case AVRO_BYTES: {
             const void* p = nullptr;
@@ -241,37 +285,55 @@ json::value Get(const avro_value_t* in) {
             avro_value_get_bytes(v, &p, &size);
             return json::string(static_cast<const char*>(p), size);
         }
-        case AVRO_ENUM: {
+        default: {  // AVRO_ENUM
             int index = 0;
             avro_value_get_enum(v, &index);
             return avro_schema_enum_get(avro_value_get_schema(v), index);
         }
-        case AVRO_ARRAY: {
-            std::size_t size = 0;
-            avro_value_get_size(v, &size);
-            json::array out;
-            out.reserve(size);
-            for (std::size_t i = 0; i < size; ++i) {
-                avro_value_t element;
-                avro_value_get_by_index(v, i, &element, nullptr);
-                out.push_back(Get(&element));
-            }
-            return out;
-        }
+    }
+}
+
+json::value GetArray(avro_value_t* v) {
+    std::size_t size = 0;
+    avro_value_get_size(v, &size);
+    json::array out;
+    out.reserve(size);
+    for (std::size_t i = 0; i < size; ++i) {
+        avro_value_t element;
+        avro_value_get_by_index(v, i, &element, nullptr);
+        out.push_back(Get(&element));
+    }
+    return out;
+}
+
+// A map or a record: both are JSON objects.
+json::value GetObject(avro_value_t* v) {
+    std::size_t size = 0;
+    avro_value_get_size(v, &size);
+    json::object out;
+    out.reserve(size);
+    for (std::size_t i = 0; i < size; ++i) {
+        avro_value_t element;
+        const char* name = nullptr;
+        avro_value_get_by_index(v, i, &element, &name);
+        out.emplace(name, Get(&element));
+    }
+    return out;
+}
+
+json::value Get(const avro_value_t* in) {
+    avro_value_t* v = const_cast<avro_value_t*>(in);
+    if (auto scalar = GetScalar(v)) return std::move(*scalar);
+    switch (avro_value_get_type(v)) {
+        case AVRO_STRING:
+        case AVRO_BYTES:
+        case AVRO_ENUM:
+            return GetText(v);
+        case AVRO_ARRAY:
+            return GetArray(v);
         case AVRO_MAP:
-        case AVRO_RECORD: {
-            std::size_t size = 0;
-            avro_value_get_size(v, &size);
-            json::object out;
-            out.reserve(size);
-            for (std::size_t i = 0; i < size; ++i) {
-                avro_value_t element;
-                const char* name = nullptr;
-                avro_value_get_by_index(v, i, &element, &name);
-                out.emplace(name, Get(&element));
-            }
-            return out;
-        }
+        case AVRO_RECORD:
+            return GetObject(v);
         case AVRO_UNION: {
             avro_value_t branch;
             avro_value_get_current_branch(v, &branch);
@@ -354,6 +416,7 @@ bool Codec::Has(std::string_view topic) const { return entries_.find(topic) != e
 
 std::vector<std::string> Codec::Topics() const {
     std::vector<std::string> out;
+    out.reserve(entries_.size());
     for (const auto& kv : entries_) out.push_back(kv.first);
     return out;
 }

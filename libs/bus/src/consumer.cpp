@@ -38,7 +38,7 @@ std::string HeaderSafe(std::string text) {
 Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     Event event;
     auto& e = event.envelope;
-    e.topic = natsMsg_GetSubject(d.msg);
+    e.topic = SubjectOf(d.msg);
     e.event_id = GetHeader(d.msg, header::kEventId);
     if (!Uuid::Parse(e.event_id))
         throw DecodeError("missing or malformed " + std::string(header::kEventId));
@@ -58,9 +58,7 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     if (!e.fingerprint.empty() && codec.Has(e.topic) && e.fingerprint != codec.Fingerprint(e.topic))
         throw DecodeError("written with schema fingerprint " + e.fingerprint +
                           ", this consumer reads " + codec.Fingerprint(e.topic));
-    event.payload = codec.Decode(
-        e.topic, std::string_view(natsMsg_GetData(d.msg),
-                                  static_cast<std::size_t>(natsMsg_GetDataLength(d.msg))));
+    event.payload = codec.Decode(e.topic, DataOf(d.msg));
     event.stream_sequence = d.stream_sequence;
     event.deliveries = d.deliveries;
     auto& next = event.next;
@@ -77,6 +75,7 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
 
 struct Batch {
     std::shared_ptr<Bus> bus;
+    Bus::State* state = nullptr;  // the bus's, alive as long as `bus`
     std::shared_ptr<Subscription> sub;
     std::vector<std::unique_ptr<Delivery>> deliveries;
 };
@@ -100,9 +99,7 @@ void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char
 // Copies the message to dlq.<topic> with the reason. Blocking: run on the bus pool.
 void PublishDeadLetter(Nats& nats, const Subscription& sub, const Delivery& d,
                        const std::string& reason) {
-    auto copy = NewMsg(std::string("dlq.") + natsMsg_GetSubject(d.msg),
-                       std::string_view(natsMsg_GetData(d.msg),
-                                        static_cast<std::size_t>(natsMsg_GetDataLength(d.msg))));
+    auto copy = NewMsg("dlq." + std::string(SubjectOf(d.msg)), DataOf(d.msg));
     for (const char* key :
          {header::kEventId, header::kCorrelationId, header::kCausationId, header::kFingerprint,
           header::kProducedAt, header::kTrail, header::kTraceparent}) {
@@ -117,7 +114,7 @@ void PublishDeadLetter(Nats& nats, const Subscription& sub, const Delivery& d,
 }
 
 Task<void> DeadLetter(Batch& batch, Delivery& d, const std::string& reason) {
-    auto& state = batch.bus->Internal();
+    auto& state = *batch.state;
     try {
         auto publish = [&] {
             PublishDeadLetter(*state.nats, *batch.sub, d, reason);
@@ -250,25 +247,75 @@ Task<void> HandleBatch(std::shared_ptr<Batch> batch) {
     }
 }
 
-void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int worker) {
-    auto& state = bus->Internal();
-    natsSubscription* subscription = nullptr;
-    while (!state.stopping && subscription == nullptr) {
+// Binds to the durable consumer, retrying while JetStream is away; null when stopping.
+natsSubscription* BindConsumer(Bus::State& state, const Subscription& sub) {
+    while (!state.stopping) {
         jsSubOptions so;
         jsSubOptions_Init(&so);
-        so.Stream = sub->stream.c_str();
-        so.Consumer = sub->durable.c_str();  // bind: the consumer exists and outlives us
+        so.Stream = sub.stream.c_str();
+        so.Consumer = sub.durable.c_str();  // bind: the consumer exists and outlives us
         jsErrCode jerr = static_cast<jsErrCode>(0);
-        const natsStatus s = js_PullSubscribe(&subscription, state.nats->Js(), sub->topic.c_str(),
-                                              sub->durable.c_str(), nullptr, &so, &jerr);
-        if (s != NATS_OK) {
-            subscription = nullptr;
-            log::Warn("cannot bind to consumer; retrying",
-                      {{"consumer", sub->durable}, {"error", natsStatus_GetText(s)}});
-            std::this_thread::sleep_for(std::chrono::seconds(1));
-        }
+        natsSubscription* subscription = nullptr;
+        const natsStatus s = js_PullSubscribe(&subscription, state.nats->Js(), sub.topic.c_str(),
+                                              sub.durable.c_str(), nullptr, &so, &jerr);
+        if (s == NATS_OK) return subscription;
+        log::Warn("cannot bind to consumer; retrying",
+                  {{"consumer", sub.durable}, {"error", natsStatus_GetText(s)}});
+        std::this_thread::sleep_for(std::chrono::seconds(1));
     }
+    return nullptr;
+}
+
+std::shared_ptr<Batch> NewBatch(const std::shared_ptr<Bus>& bus, Bus::State& state,
+                                const std::shared_ptr<Subscription>& sub, const natsMsgList& list) {
+    auto batch = std::make_shared<Batch>();
+    batch->bus = bus;
+    batch->state = &state;
+    batch->sub = sub;
+    for (int i = 0; i < list.Count; ++i) {
+        auto d = std::make_unique<Delivery>();
+        d->msg = list.Msgs[i];
+        if (const auto meta = MetadataOf(d->msg)) {
+            d->stream_sequence = meta->stream_sequence;
+            d->deliveries = meta->deliveries;
+        }
+        batch->deliveries.push_back(std::move(d));
+    }
+    return batch;
+}
+
+// Hands the batch to the io threads and, while it runs, tells JetStream every third of
+// ack_wait that its messages are still in progress. Returns when the batch is settled.
+void RunBatch(const std::shared_ptr<Batch>& batch) {
+    const auto& sub = batch->sub;
     const auto progress_every = std::max(sub->options.ack_wait / 3, std::chrono::milliseconds(100));
+    std::promise<void> done;
+    auto finished = done.get_future();
+    asio::co_spawn(batch->bus->Executor(), HandleBatch(batch),
+                   [&done, sub](const std::exception_ptr& e) {
+                       if (e) {
+                           try {
+                               std::rethrow_exception(e);
+                           } catch (const std::exception& ex) {
+                               log::Error("batch handling failed",
+                                          {{"consumer", sub->durable}, {"error", ex.what()}});
+                           }
+                       }
+                       done.set_value();
+                   });
+    while (finished.wait_for(progress_every) == std::future_status::timeout)
+        for (auto& d : batch->deliveries)
+            if (!d->settled) natsMsg_InProgress(d->msg, nullptr);
+    // Anything the handler left unsettled (an exception escaped) comes back later.
+    for (auto& d : batch->deliveries)
+        if (!d->settled) natsMsg_NakWithDelay(d->msg, 1000, nullptr);
+    batch->deliveries.clear();
+}
+
+// A worker thread's body; its arguments are the thread's own copies.
+void WorkerLoop(const std::shared_ptr<Bus>& bus, Bus::State& state,
+                const std::shared_ptr<Subscription>& sub, int worker) {
+    natsSubscription* subscription = BindConsumer(state, *sub);
     int errors = 0;
     while (!state.stopping) {
         natsMsgList list{};
@@ -286,40 +333,7 @@ void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int
             continue;
         }
         errors = 0;
-        auto batch = std::make_shared<Batch>();
-        batch->bus = bus;
-        batch->sub = sub;
-        for (int i = 0; i < list.Count; ++i) {
-            auto d = std::make_unique<Delivery>();
-            d->msg = list.Msgs[i];
-            jsMsgMetaData* meta = nullptr;
-            if (natsMsg_GetMetaData(&meta, d->msg) == NATS_OK) {
-                d->stream_sequence = meta->Sequence.Stream;
-                d->deliveries = meta->NumDelivered;
-                jsMsgMetaData_Destroy(meta);
-            }
-            batch->deliveries.push_back(std::move(d));
-        }
-        std::promise<void> done;
-        auto finished = done.get_future();
-        asio::co_spawn(bus->Executor(), HandleBatch(batch), [&done, sub](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log::Error("batch handling failed",
-                               {{"consumer", sub->durable}, {"error", ex.what()}});
-                }
-            }
-            done.set_value();
-        });
-        while (finished.wait_for(progress_every) == std::future_status::timeout)
-            for (auto& d : batch->deliveries)
-                if (!d->settled) natsMsg_InProgress(d->msg, nullptr);
-        // Anything the handler left unsettled (an exception escaped) comes back later.
-        for (auto& d : batch->deliveries)
-            if (!d->settled) natsMsg_NakWithDelay(d->msg, 1000, nullptr);
-        batch->deliveries.clear();
+        RunBatch(NewBatch(bus, state, sub, list));
         natsMsgList_Destroy(&list);
     }
     if (subscription != nullptr)
@@ -331,7 +345,7 @@ void WorkerLoop(std::shared_ptr<Bus> bus, std::shared_ptr<Subscription> sub, int
 void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state,
                   const std::shared_ptr<Subscription>& sub) {
     for (int i = 0; i < sub->options.workers; ++i)
-        state.workers.emplace_back(WorkerLoop, bus, sub, i);
+        state.workers.emplace_back(WorkerLoop, bus, std::ref(state), sub, i);
 }
 
 }  // namespace keel::bus

@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include <keel/core/log.hpp>
@@ -30,6 +31,7 @@ std::shared_ptr<Nats> Nats::Connect(const Options& options) {
     natsOptions* opts = nullptr;
     if (natsOptions_Create(&opts) != NATS_OK) throw NatsError("natsOptions_Create failed");
     std::vector<const char*> servers;
+    servers.reserve(options.urls.size());
     for (const auto& url : options.urls) servers.push_back(url.c_str());
     natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
     natsOptions_SetName(opts, options.name.c_str());
@@ -53,8 +55,8 @@ std::shared_ptr<Nats> Nats::Connect(const Options& options) {
     jsOptions js_options;
     jsOptions_Init(&js_options);
     js_options.Wait = 10'000;  // ms for JetStream API answers and publish acks
-    if ((s = natsConnection_JetStream(&nats->js_, nats->connection_, &js_options)) != NATS_OK)
-        Fail("JetStream context", s);
+    s = natsConnection_JetStream(&nats->js_, nats->connection_, &js_options);
+    if (s != NATS_OK) Fail("JetStream context", s);
     return nats;
 }
 
@@ -74,6 +76,7 @@ void Nats::EnsureStream(const StreamSpec& spec) {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
     std::vector<const char*> subjects;
+    subjects.reserve(spec.subjects.size());
     for (const auto& s : spec.subjects) subjects.push_back(s.c_str());
     cfg.Name = spec.name.c_str();
     cfg.Subjects = subjects.data();
@@ -185,6 +188,20 @@ std::string Nats::ApiRequest(const std::string& subject, const std::string& body
                        static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
 }
 
+std::vector<std::string> SplitUrlList(std::string_view text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const auto end = std::min(text.find(',', start), text.size());
+        auto url = text.substr(start, end - start);
+        while (!url.empty() && url.front() == ' ') url.remove_prefix(1);
+        while (!url.empty() && url.back() == ' ') url.remove_suffix(1);
+        if (!url.empty()) out.emplace_back(url);
+        start = end + 1;
+    }
+    return out;
+}
+
 std::string StreamOf(std::string_view topic) {
     std::string domain(topic.substr(0, topic.find('.')));
     for (auto& c : domain)
@@ -216,6 +233,38 @@ std::string GetHeader(natsMsg* msg, const char* key) {
     const char* value = nullptr;
     if (natsMsgHeader_Get(msg, key, &value) != NATS_OK || value == nullptr) return "";
     return value;
+}
+
+std::map<std::string, std::string> HeadersOf(natsMsg* msg) {
+    std::map<std::string, std::string> out;
+    const char** keys = nullptr;
+    int count = 0;
+    if (natsMsgHeader_Keys(msg, &keys, &count) != NATS_OK) return out;
+    for (int i = 0; i < count; ++i) {
+        const char* value = nullptr;
+        if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK && value != nullptr)
+            out.emplace(keys[i], value);
+    }
+    std::free(static_cast<void*>(keys));  // the array is ours, the strings the message's
+    return out;
+}
+
+std::string_view SubjectOf(natsMsg* msg) { return natsMsg_GetSubject(msg); }
+
+std::string_view DataOf(natsMsg* msg) {
+    return {natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))};
+}
+
+std::optional<MsgMetadata> MetadataOf(natsMsg* msg) {
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) return std::nullopt;
+    MsgMetadata out;
+    out.stream_sequence = meta->Sequence.Stream;
+    out.deliveries = meta->NumDelivered;
+    out.time_ns = meta->Timestamp;
+    out.pending = meta->NumPending;
+    jsMsgMetaData_Destroy(meta);
+    return out;
 }
 
 }  // namespace keel::bus

@@ -8,6 +8,7 @@
 #include <nats/nats.h>
 
 #include <mutex>
+#include <optional>
 
 #include <keel/core/log.hpp>
 #include <keel/core/offload.hpp>
@@ -100,47 +101,63 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
                         " publishes failed: " + errors.first);
 }
 
+constexpr std::string_view kRelayLockSql =
+    "SELECT pg_try_advisory_xact_lock(hashtext('keel-bus-relay'))";
+constexpr std::string_view kUnpublishedSql =
+    "SELECT seq, event_id::text, topic, headers, payload FROM bus_outbox "
+    "WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+
+// The next rows to publish in sequence order; nullopt when another instance relays.
+Task<std::optional<std::vector<Row>>> ClaimRows(pg::Connection& c) {
+    auto lock = co_await c.Execute(kRelayLockSql);
+    if (!lock.Bool(0, 0)) co_return std::nullopt;
+    auto result = co_await c.Execute(kUnpublishedSql, kBatch);
+    std::vector<Row> rows;
+    rows.reserve(static_cast<std::size_t>(result.Rows()));
+    for (int i = 0; i < result.Rows(); ++i) {
+        Row row;
+        row.seq = result.Int(i, 0);
+        row.event_id = std::string(result.Text(i, 1));
+        row.topic = std::string(result.Text(i, 2));
+        row.headers = std::string(result.Text(i, 3));
+        row.payload = FromHex(result.Text(i, 4));
+        rows.push_back(std::move(row));
+    }
+    co_return rows;
+}
+
+constexpr std::string_view kMarkPublishedSql =
+    "UPDATE bus_outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])";
+
+Task<void> MarkPublished(pg::Connection& c, const std::vector<Row>& rows) {
+    std::string seqs = "{";
+    for (const auto& row : rows) {
+        if (seqs.size() > 1) seqs += ",";
+        seqs += std::to_string(row.seq);
+    }
+    seqs += "}";
+    co_await c.Execute(kMarkPublishedSql, seqs);
+}
+
 }  // namespace
 
 Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool) {
     int published = 0;
     bool busy = false;
-    std::vector<Row> rows;
     auto body = [&](pg::Connection& c) -> Task<void> {
-        auto lock =
-            co_await c.Execute("SELECT pg_try_advisory_xact_lock(hashtext('keel-bus-relay'))");
-        if (!lock.Bool(0, 0)) {
+        auto claimed = co_await ClaimRows(c);
+        if (!claimed) {
             busy = true;
             co_return;
         }
-        auto result = co_await c.Execute(
-            "SELECT seq, event_id::text, topic, headers, payload FROM bus_outbox "
-            "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
-            kBatch);
-        for (int i = 0; i < result.Rows(); ++i) {
-            Row row;
-            row.seq = result.Int(i, 0);
-            row.event_id = std::string(result.Text(i, 1));
-            row.topic = std::string(result.Text(i, 2));
-            row.headers = std::string(result.Text(i, 3));
-            row.payload = FromHex(result.Text(i, 4));
-            rows.push_back(std::move(row));
-        }
+        const auto& rows = *claimed;
         if (rows.empty()) co_return;
         auto publish = [&] {
             PublishRows(*state.nats, rows, bus.Settings().record_trail);
             return 0;
         };
-        co_await Offload(state.blocking.get_executor(), publish);
-        std::string seqs = "{";
-        for (const auto& row : rows) {
-            if (seqs.size() > 1) seqs += ",";
-            seqs += std::to_string(row.seq);
-        }
-        seqs += "}";
-        co_await c.Execute(
-            "UPDATE bus_outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])",
-            seqs);
+        co_await Offload(state.blocking.get_executor(), std::move(publish));
+        co_await MarkPublished(c, rows);
         published = static_cast<int>(rows.size());
     };
     co_await pool.Transaction(body);
@@ -148,49 +165,68 @@ Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool) {
     co_return busy ? -1 : published;
 }
 
-Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool) {
-    auto& state = bus->Internal();
+namespace {
+
+// Sleeps on the strand until woken by a commit or the poll interval (longer after
+// failures) has passed.
+Task<void> WaitForWork(Bus& bus, Bus::State& state, int failures) {
+    co_await asio::post(state.strand, asio::use_awaitable);  // the timer lives on the strand
+    if (state.relay_wake.exchange(false)) co_return;
+    const auto poll = bus.Settings().relay_poll;
+    const auto idle = failures > 0 ? std::min(poll * (1 << std::min(failures, 5)),
+                                              std::chrono::milliseconds(5000))
+                                   : poll;
+    state.relay_timer.expires_after(idle);
+    boost::system::error_code ec;
+    co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    state.relay_wake = false;
+}
+
+// Publishes batches until the outbox is drained or another instance holds the relay.
+Task<void> RelayAll(Bus& bus, Bus::State& state, pg::Pool& pool) {
+    for (;;) {
+        const int n = co_await RelayOnce(bus, state, pool);
+        if (n < 0) {  // another instance is relaying: look again soon
+            state.relay_timer.expires_after(std::chrono::milliseconds(20));
+            boost::system::error_code ec;
+            co_await asio::post(state.strand, asio::use_awaitable);
+            co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            state.relay_wake = true;
+            co_return;
+        }
+        if (n < kBatch) co_return;
+    }
+}
+
+// Published rows stay a day: after a crash of every JetStream node they can be
+// republished (Nats-Msg-Id dedupes what did survive). Inbox rows outlive the stream
+// retention so that replays stay no-ops.
+constexpr std::string_view kDeletePublishedSql =
+    "DELETE FROM bus_outbox WHERE published_at < now() - interval '1 day'";
+constexpr std::string_view kDeleteInboxSql =
+    "DELETE FROM bus_inbox WHERE processed_at < now() - make_interval(secs => $1)";
+
+Task<void> CleanUp(Bus& bus, pg::Pool& pool) {
+    co_await pool.Execute(kDeletePublishedSql);
+    co_await pool.Execute(kDeleteInboxSql,
+                          static_cast<std::int64_t>(bus.Settings().retention.count() + 86400));
+}
+
+}  // namespace
+
+Task<void> RelayLoop(std::shared_ptr<Bus> bus, Bus::State& state, std::shared_ptr<pg::Pool> pool) {
     ++state.relay_loops;
     auto last_cleanup = std::chrono::steady_clock::now() - std::chrono::hours(1);
     auto failures = 0;
     while (!state.stopping) {
-        co_await asio::post(state.strand, asio::use_awaitable);  // the timer lives on the strand
-        if (!state.relay_wake.exchange(false)) {
-            const auto idle =
-                failures > 0 ? std::min(bus->Settings().relay_poll * (1 << std::min(failures, 5)),
-                                        std::chrono::milliseconds(5000))
-                             : bus->Settings().relay_poll;
-            state.relay_timer.expires_after(idle);
-            boost::system::error_code ec;
-            co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            state.relay_wake = false;
-        }
+        co_await WaitForWork(*bus, state, failures);
         if (state.stopping) break;
         try {
-            for (;;) {
-                const int n = co_await RelayOnce(*bus, state, *pool);
-                if (n < 0) {  // another instance is relaying: look again soon
-                    state.relay_timer.expires_after(std::chrono::milliseconds(20));
-                    boost::system::error_code ec;
-                    co_await asio::post(state.strand, asio::use_awaitable);
-                    co_await state.relay_timer.async_wait(
-                        asio::redirect_error(asio::use_awaitable, ec));
-                    state.relay_wake = true;
-                    break;
-                }
-                if (n < kBatch) break;
-            }
+            co_await RelayAll(*bus, state, *pool);
             failures = 0;
             if (std::chrono::steady_clock::now() - last_cleanup > std::chrono::minutes(10)) {
                 last_cleanup = std::chrono::steady_clock::now();
-                // Published rows stay a day: after a crash of every JetStream node they
-                // can be republished (Nats-Msg-Id dedupes what did survive). Inbox rows
-                // outlive the stream retention so that replays stay no-ops.
-                co_await pool->Execute(
-                    "DELETE FROM bus_outbox WHERE published_at < now() - interval '1 day'");
-                co_await pool->Execute(
-                    "DELETE FROM bus_inbox WHERE processed_at < now() - make_interval(secs => $1)",
-                    static_cast<std::int64_t>(bus->Settings().retention.count() + 86400));
+                co_await CleanUp(*bus, *pool);
             }
         } catch (const std::exception& e) {
             ++failures;

@@ -164,31 +164,42 @@ struct Resolver {
         if (rt == "map")
             return Check(Node{&ro->at("values"), r.ns}, Node{&wo->at("values"), w.ns}, path + "{}",
                          why);
-        if (rt == "enum") {
-            std::set<std::string> symbols;
-            for (const auto& s : ro->at("symbols").as_array()) symbols.emplace(s.as_string());
-            for (const auto& s : wo->at("symbols").as_array())
-                if (!symbols.count(std::string(s.as_string())) && !ro->contains("default")) {
-                    why = path + ": enum symbol " + std::string(s.as_string()) + " removed";
-                    return false;
-                }
-            return true;
-        }
+        if (rt == "enum") return CheckEnum(*ro, *wo, path, why);
         if (rt == "fixed" && ro->at("size") != wo->at("size")) {
             why = path + ": fixed size changed";
             return false;
         }
         if (rt != "record" && rt != "error") return true;
+        return CheckRecord(*ro, rfull, *wo, wfull, path, why);
+    }
+
+    // Every symbol the writer may send is readable, or the reader has a default.
+    static bool CheckEnum(const json::object& ro, const json::object& wo, const std::string& path,
+                          std::string& why) {
+        std::set<std::string> symbols;
+        for (const auto& s : ro.at("symbols").as_array()) symbols.emplace(s.as_string());
+        for (const auto& s : wo.at("symbols").as_array())
+            if (!symbols.count(std::string(s.as_string())) && !ro.contains("default")) {
+                why = path + ": enum symbol " + std::string(s.as_string()) + " removed";
+                return false;
+            }
+        return true;
+    }
+
+    // Same record name; every reader field is in the writer's (and resolves) or has a default.
+    bool CheckRecord(const json::object& ro, const std::string& rfull, const json::object& wo,
+                     const std::string& wfull, const std::string& path, std::string& why) const {
         if (rfull.substr(rfull.rfind('.') + 1) != wfull.substr(wfull.rfind('.') + 1)) {
             why = path + ": record name changed from " + wfull + " to " + rfull;
             return false;
         }
         std::map<std::string, const json::value*> writer_fields;
-        for (const auto& f : wo->at("fields").as_array())
+        for (const auto& f : wo.at("fields").as_array())
             writer_fields[std::string(f.at("name").as_string())] = &f;
-        for (const auto& f : ro->at("fields").as_array()) {
+        for (const auto& f : ro.at("fields").as_array()) {
             const std::string name(f.at("name").as_string());
-            const std::string field_path = path.empty() ? name : path + "." + name;
+            const std::string field_path =
+                path.empty() ? name : std::string(path).append(".").append(name);
             const auto it = writer_fields.find(name);
             if (it == writer_fields.end()) {
                 if (!f.as_object().contains("default")) {

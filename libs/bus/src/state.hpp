@@ -36,7 +36,7 @@ struct Subscription {
 };
 
 struct Bus::State {
-    explicit State(asio::any_io_executor executor)
+    explicit State(const asio::any_io_executor& executor)
         : strand(asio::make_strand(executor)), relay_timer(strand), lag_timer(executor) {}
 
     std::shared_ptr<Nats> nats;
@@ -66,7 +66,7 @@ struct Bus::State {
 void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state,
                   const std::shared_ptr<Subscription>& sub);
 /// The outbox relay loop (on the state's strand) until stopping.
-Task<void> RelayLoop(std::shared_ptr<Bus> bus, std::shared_ptr<pg::Pool> pool);
+Task<void> RelayLoop(std::shared_ptr<Bus> bus, Bus::State& state, std::shared_ptr<pg::Pool> pool);
 /// Publishes what is committed and unpublished; -1 when another instance holds the relay.
 Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool);
 

@@ -36,7 +36,7 @@ std::optional<std::string> EnvConfig::Raw(const std::string& name, bool required
     return value;
 }
 
-std::string EnvConfig::String(const std::string& name, std::optional<std::string> fallback) {
+std::string EnvConfig::String(const std::string& name, const std::optional<std::string>& fallback) {
     auto value = Raw(name, !fallback.has_value());
     if (value) return *value;
     return fallback.value_or("");

@@ -84,7 +84,7 @@ void AppendValue(std::string& out, const Value& value) {
 
 }  // namespace
 
-void Configure(std::string service, std::string instance, Level min_level) {
+void Configure(const std::string& service, const std::string& instance, Level min_level) {
     std::string prefix = "\"service\":";
     json::AppendQuoted(prefix, service);
     prefix += ",\"instance\":";

@@ -6,17 +6,18 @@
 
 namespace keel {
 
-void Spawn(asio::any_io_executor executor, Task<void> task, std::string what) {
-    asio::co_spawn(executor, std::move(task), [what = std::move(what)](std::exception_ptr error) {
-        if (!error) return;
-        try {
-            std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-            log::Error("background task failed", {{"task", what}, {"error", e.what()}});
-        } catch (...) {
-            log::Error("background task failed", {{"task", what}, {"error", "unknown"}});
-        }
-    });
+void Spawn(const asio::any_io_executor& executor, Task<void> task, std::string what) {
+    asio::co_spawn(
+        executor, std::move(task), [what = std::move(what)](const std::exception_ptr& error) {
+            if (!error) return;
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                log::Error("background task failed", {{"task", what}, {"error", e.what()}});
+            } catch (...) {
+                log::Error("background task failed", {{"task", what}, {"error", "unknown"}});
+            }
+        });
 }
 
 Runtime::Runtime(std::size_t threads)

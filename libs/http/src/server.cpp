@@ -39,6 +39,25 @@ std::string_view PathOf(std::string_view target) {
 
 }  // namespace
 
+using RequestParser = beast_http::request_parser<beast_http::string_body>;
+
+// The peer went away or the session was cancelled: nothing to answer.
+bool IsDisconnect(const boost::system::error_code& ec) {
+    return ec == beast_http::error::end_of_stream || ec == asio::error::operation_aborted ||
+           ec == beast::error::timeout || ec == asio::error::connection_reset ||
+           ec == asio::error::eof || ec == asio::error::bad_descriptor;
+}
+
+// The answer to a request that could not be read (limits, malformed HTTP).
+Response ReadFailure(const boost::system::error_code& ec, const ServerOptions& options) {
+    if (ec == beast_http::error::body_limit)
+        return Problem(Status::payload_too_large,
+                       "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+    if (ec == beast_http::error::header_limit)
+        return Problem(Status::request_header_fields_too_large, "request headers are too large");
+    return Problem(Status::bad_request, "malformed HTTP request: " + ec.message());
+}
+
 struct Server::Impl : std::enable_shared_from_this<Impl> {
     struct Session {
         beast::tcp_stream stream;
@@ -76,6 +95,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     Task<void> Accept();
     Task<void> Serve(std::shared_ptr<Session> session);
+    Task<boost::system::error_code> ReadRequest(Session& session, beast::flat_buffer& buffer,
+                                                RequestParser& parser);
+    Task<Response> Handle(const Request& request, const std::string& peer);
+    Task<Response> DispatchMapped(RequestContext& ctx, std::string& route);
+    void EndSession(const std::shared_ptr<Session>& session);
     Task<Response> Dispatch(RequestContext& ctx, std::string& route_label);
     Task<std::optional<Response>> Authorize(const Router::Route& route, RequestContext& ctx);
     Task<Response> Builtin(std::string_view path, bool& handled);
@@ -221,89 +245,99 @@ void Server::Impl::Record(const Request& request, const Response& response,
     }
 }
 
+// The first bytes may take the idle time; once they arrive, the whole request must
+// come within read_timeout (slow-loris protection).
+Task<boost::system::error_code> Server::Impl::ReadRequest(Session& session,
+                                                          beast::flat_buffer& buffer,
+                                                          RequestParser& parser) {
+    boost::system::error_code ec;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+    session.stream.expires_after(options.idle_timeout);
+    co_await beast_http::async_read_header(session.stream, buffer, parser,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !parser.is_done()) {
+        session.stream.expires_after(options.read_timeout);
+        session.busy = true;
+        co_await beast_http::async_read(session.stream, buffer, parser,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return ec;
+}
+
+// Dispatch, with the failures that escape a handler mapped to problem+json in one place.
+Task<Response> Server::Impl::DispatchMapped(RequestContext& ctx, std::string& route) {
+    const std::string& request_id = ctx.RequestId();
+    try {
+        co_return co_await Dispatch(ctx, route);
+    } catch (const HttpError& e) {
+        co_return Problem(e.GetStatus(), e.Detail(), e.ExtraMembers());
+    } catch (const UnavailableError& e) {
+        log::Warn("dependency unavailable", {{"request_id", request_id}, {"error", e.what()}});
+        Response response =
+            Problem(Status::service_unavailable, "a dependency is unavailable, retry later");
+        response.set(beast_http::field::retry_after, "1");
+        co_return response;
+    } catch (const std::exception& e) {
+        log::Error("handler failed",
+                   {{"request_id", request_id}, {"route", route}, {"error", e.what()}});
+        co_return Problem(Status::internal_server_error,
+                          "internal error; see request " + request_id);
+    }
+}
+
+Task<Response> Server::Impl::Handle(const Request& request, const std::string& peer) {
+    const auto started = Clock::now();
+    const auto given_id = request["X-Request-Id"];
+    const std::string request_id =
+        !given_id.empty() && given_id.size() <= 128 ? std::string(given_id) : RandomHex(16);
+    const auto real_ip = request["X-Real-IP"];
+    std::string route = "unmatched";
+    in_flight.Add(1);
+    active_requests.fetch_add(1);
+    RequestContext ctx(request, request_id, real_ip.empty() ? peer : std::string(real_ip));
+    Response response = co_await DispatchMapped(ctx, route);
+    in_flight.Add(-1);
+    active_requests.fetch_sub(1);
+    response.set("X-Request-Id", request_id);
+    Record(request, response, route, request_id, started);
+    co_return response;
+}
+
 Task<void> Server::Impl::Serve(std::shared_ptr<Session> session) {
     auto self = shared_from_this();
-    auto& stream = session->stream;
     boost::system::error_code ec;
-    const auto endpoint = stream.socket().remote_endpoint(ec);
+    const auto endpoint = session->stream.socket().remote_endpoint(ec);
     const std::string peer = ec ? std::string("unknown") : endpoint.address().to_string();
     beast::flat_buffer buffer;
     for (;;) {
-        beast_http::request_parser<beast_http::string_body> parser;
-        parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-        parser.body_limit(options.max_body_bytes);
-        // The first bytes may take the idle time; once they arrive, the whole request
-        // must come within read_timeout (slow-loris protection).
-        stream.expires_after(options.idle_timeout);
-        co_await beast_http::async_read_header(stream, buffer, parser,
-                                               asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec && !parser.is_done()) {
-            stream.expires_after(options.read_timeout);
-            session->busy = true;
-            co_await beast_http::async_read(stream, buffer, parser,
-                                            asio::redirect_error(asio::use_awaitable, ec));
-        }
+        RequestParser parser;
+        ec = co_await ReadRequest(*session, buffer, parser);
+        if (IsDisconnect(ec)) break;
         session->busy = true;
-        const auto started = Clock::now();
         Response response;
-        std::string route = "unmatched";
-        std::string request_id;
         bool keep_alive = false;
-        if (ec == beast_http::error::body_limit) {
-            response = Problem(
-                Status::payload_too_large,
-                "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
-        } else if (ec == beast_http::error::header_limit) {
-            response =
-                Problem(Status::request_header_fields_too_large, "request headers are too large");
-        } else if (ec == beast_http::error::end_of_stream || ec == asio::error::operation_aborted ||
-                   ec == beast::error::timeout || ec == asio::error::connection_reset ||
-                   ec == asio::error::eof || ec == asio::error::bad_descriptor) {
-            break;
-        } else if (ec) {
-            response = Problem(Status::bad_request, "malformed HTTP request: " + ec.message());
+        if (ec) {
+            response = ReadFailure(ec, options);
         } else {
-            const Request& request = parser.get();
-            keep_alive = request.keep_alive();
-            const auto given_id = request["X-Request-Id"];
-            request_id =
-                !given_id.empty() && given_id.size() <= 128 ? std::string(given_id) : RandomHex(16);
-            const auto real_ip = request["X-Real-IP"];
-            in_flight.Add(1);
-            active_requests.fetch_add(1);
-            try {
-                RequestContext ctx(request, request_id,
-                                   real_ip.empty() ? peer : std::string(real_ip));
-                response = co_await Dispatch(ctx, route);
-            } catch (const HttpError& e) {
-                response = Problem(e.GetStatus(), e.Detail(), e.ExtraMembers());
-            } catch (const UnavailableError& e) {
-                log::Warn("dependency unavailable",
-                          {{"request_id", request_id}, {"error", e.what()}});
-                response = Problem(Status::service_unavailable,
-                                   "a dependency is unavailable, retry later");
-                response.set(beast_http::field::retry_after, "1");
-            } catch (const std::exception& e) {
-                log::Error("handler failed",
-                           {{"request_id", request_id}, {"route", route}, {"error", e.what()}});
-                response = Problem(Status::internal_server_error,
-                                   "internal error; see request " + request_id);
-            }
-            in_flight.Add(-1);
-            active_requests.fetch_sub(1);
-            response.set("X-Request-Id", request_id);
-            Record(request, response, route, request_id, started);
+            keep_alive = parser.get().keep_alive();
+            response = co_await Handle(parser.get(), peer);
         }
         if (draining.load()) keep_alive = false;
         response.keep_alive(keep_alive);
-        stream.expires_after(options.read_timeout);
-        co_await beast_http::async_write(stream, response,
+        session->stream.expires_after(options.read_timeout);
+        co_await beast_http::async_write(session->stream, response,
                                          asio::redirect_error(asio::use_awaitable, ec));
         session->busy = false;
         if (ec || !keep_alive) break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.socket().close(ec);
+    EndSession(session);
+}
+
+void Server::Impl::EndSession(const std::shared_ptr<Session>& session) {
+    boost::system::error_code ec;
+    session->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    session->stream.socket().close(ec);
     {
         std::lock_guard lock(sessions_mutex);
         sessions.erase(session);

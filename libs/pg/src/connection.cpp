@@ -39,7 +39,7 @@ struct Connection::Impl {
         if (ec) throw ConnectionError("postgres socket: " + ec.message());
     }
 
-    void Rebind(asio::any_io_executor executor) {
+    void Rebind(const asio::any_io_executor& executor) {
         if (socket) socket->release();
         socket = std::make_unique<Descriptor>(executor, PQsocket(conn));
     }

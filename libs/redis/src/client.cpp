@@ -68,7 +68,7 @@ std::string Frame(const std::vector<std::string>& args) {
 
 class Client::Connection {
 public:
-    explicit Connection(asio::any_io_executor executor)
+    explicit Connection(const asio::any_io_executor& executor)
         : socket_(executor), reader_(redisReaderCreate()) {}
     ~Connection() { redisReaderFree(reader_); }
 
@@ -109,7 +109,7 @@ private:
         co_await asio::async_write(socket_, asio::buffer(framed),
                                    asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return IoError("redis write: " + ec.message());
-        std::array<char, 16 * 1024> buffer;
+        std::array<char, std::size_t{16} * 1024> buffer;
         for (;;) {
             void* raw = nullptr;
             if (redisReaderGetReply(reader_, &raw) != REDIS_OK)

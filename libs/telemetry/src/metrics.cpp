@@ -164,8 +164,10 @@ std::string Registry::Render() const {
                 out += name + "_bucket" + WithLabel(labels, "le=\"" + FormatNumber(bound) + "\"") +
                        " " + std::to_string(cumulative) + "\n";
             }
-            out += name + "_sum" + labels + " " + FormatNumber(h->Sum()) + "\n";
-            out += name + "_count" + labels + " " + std::to_string(cumulative) + "\n";
+            out.append(name).append("_sum").append(labels).append(" ");
+            out.append(FormatNumber(h->Sum())).append("\n");
+            out.append(name).append("_count").append(labels).append(" ");
+            out.append(std::to_string(cumulative)).append("\n");
         }
     }
     return out;

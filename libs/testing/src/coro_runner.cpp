@@ -12,7 +12,7 @@ void RunCoro(Task<void> task, std::size_t threads) {
     std::exception_ptr failure;
     bool finished = false;
     asio::co_spawn(context, std::move(task), [&](std::exception_ptr error) {
-        failure = error;
+        failure = std::move(error);
         finished = true;
         context.stop();
     });

@@ -49,7 +49,11 @@ pid_t Launch(const std::vector<std::string>& argv, const std::string& log, bool 
             const passwd* pw = getpwnam("postgres");
             if (!pw || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) _exit(126);
         }
+        // Nothing else of the test process: a server outliving a killed test must not hold
+        // its descriptors (e.g. the build lock `flock` handed down).
+        closefrom(STDERR_FILENO + 1);
         std::vector<char*> args;
+        args.reserve(argv.size() + 1);
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         execv(args[0], args.data());
@@ -98,11 +102,15 @@ std::string Shell(const std::string& command) {
 
 std::uint16_t FreePort() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("FreePort: socket failed");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        close(fd);
+        throw std::runtime_error("FreePort: bind to 127.0.0.1:0 failed");
+    }
     socklen_t len = sizeof addr;
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     close(fd);

@@ -185,6 +185,7 @@ void RenderSvg(const std::string& dot_text, const std::string& output) {
     if (!output.empty()) args.insert(args.end(), {"-o", output});
     args.push_back(input);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::cout.flush();

@@ -10,15 +10,7 @@ namespace json = boost::json;
 
 std::shared_ptr<bus::Nats> Connect(const std::string& servers) {
     bus::Nats::Options options;
-    std::size_t start = 0;
-    while (start <= servers.size()) {
-        const auto end = std::min(servers.find(',', start), servers.size());
-        std::string url = servers.substr(start, end - start);
-        while (!url.empty() && url.front() == ' ') url.erase(0, 1);
-        while (!url.empty() && url.back() == ' ') url.pop_back();
-        if (!url.empty()) options.urls.push_back(url);
-        start = end + 1;
-    }
+    options.urls = bus::SplitUrlList(servers);
     if (options.urls.empty()) throw UsageError("--server: no NATS URL given");
     options.name = "keel-bus";
     options.connect_timeout = std::chrono::milliseconds(4000);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include <keel/bus/consumer_position.hpp>
+
 #include "commands.hpp"
 #include "jetstream.hpp"
 #include "text.hpp"
@@ -16,11 +18,7 @@ namespace {
 struct ConsumerLag {
     std::string stream;
     std::string consumer;
-    std::int64_t pending = 0;
-    std::int64_t ack_pending = 0;
-    std::int64_t redelivered = 0;
-    std::int64_t last_delivered = 0;
-    std::int64_t Lag() const { return pending + ack_pending; }
+    bus::ConsumerPosition position;
 };
 
 std::vector<ConsumerLag> Collect(const JetStream& js) {
@@ -34,10 +32,7 @@ std::vector<ConsumerLag> Collect(const JetStream& js) {
             ConsumerLag c;
             c.stream = stream;
             c.consumer = Str(info, "name");
-            c.pending = Int(info, "num_pending");
-            c.ack_pending = Int(info, "num_ack_pending");
-            c.redelivered = Int(info, "num_redelivered");
-            c.last_delivered = Int(info, "delivered", "stream_seq");
+            c.position = bus::PositionFromInfo(info);
             out.push_back(std::move(c));
         }
     }
@@ -57,11 +52,11 @@ int Lag(const std::string& server, bool as_json) {
         for (const auto& c : consumers)
             out.push_back(json::object{{"stream", c.stream},
                                        {"consumer", c.consumer},
-                                       {"pending", c.pending},
-                                       {"ack_pending", c.ack_pending},
-                                       {"redelivered", c.redelivered},
-                                       {"last_delivered_seq", c.last_delivered},
-                                       {"lag", c.Lag()}});
+                                       {"pending", c.position.pending},
+                                       {"ack_pending", c.position.ack_pending},
+                                       {"redelivered", c.position.redelivered},
+                                       {"last_delivered_seq", c.position.last_delivered_seq},
+                                       {"lag", c.position.Lag()}});
         std::cout << json::serialize(out) << '\n';
         return 0;
     }
@@ -72,10 +67,12 @@ int Lag(const std::string& server, bool as_json) {
     Table table({"STREAM", "CONSUMER", "PENDING", "ACK_PENDING", "REDELIVERED",
                  "LAST_DELIVERED_SEQ", "LAG"},
                 {false, false, true, true, true, true, true});
-    for (const auto& c : consumers)
-        table.Add({c.stream, c.consumer, std::to_string(c.pending), std::to_string(c.ack_pending),
-                   std::to_string(c.redelivered), std::to_string(c.last_delivered),
-                   std::to_string(c.Lag())});
+    for (const auto& c : consumers) {
+        const auto& p = c.position;
+        table.Add({c.stream, c.consumer, std::to_string(p.pending), std::to_string(p.ack_pending),
+                   std::to_string(p.redelivered), std::to_string(p.last_delivered_seq),
+                   std::to_string(p.Lag())});
+    }
     table.Print(std::cout);
     return 0;
 }

@@ -2,8 +2,6 @@
 
 #include <nats/nats.h>
 
-#include <cstdlib>
-
 #include "errors.hpp"
 
 namespace keel::bus_tool {
@@ -23,25 +21,14 @@ std::string Why(natsStatus s, jsErrCode jerr) {
 
 StoredMessage Copy(natsMsg* msg) {
     StoredMessage out;
-    out.subject = natsMsg_GetSubject(msg);
-    out.data.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-        out.seq = meta->Sequence.Stream;
-        out.time_ns = meta->Timestamp;
-        out.pending = meta->NumPending;
-        jsMsgMetaData_Destroy(meta);
+    out.subject = bus::SubjectOf(msg);
+    out.data = bus::DataOf(msg);
+    if (const auto meta = bus::MetadataOf(msg)) {
+        out.seq = meta->stream_sequence;
+        out.time_ns = meta->time_ns;
+        out.pending = meta->pending;
     }
-    const char** keys = nullptr;
-    int count = 0;
-    if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
-        for (int i = 0; i < count; ++i) {
-            const char* value = nullptr;
-            if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK && value != nullptr)
-                out.headers.emplace(keys[i], value);
-        }
-        std::free(static_cast<void*>(keys));
-    }
+    out.headers = bus::HeadersOf(msg);
     return out;
 }
 

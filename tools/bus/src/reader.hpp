@@ -11,7 +11,8 @@
 
 #include <keel/bus/nats.hpp>
 
-typedef struct __natsSubscription natsSubscription;
+typedef struct __natsSubscription
+    natsSubscription;  // NOLINT(bugprone-reserved-identifier): nats.c's own name
 
 namespace keel::bus_tool {
 

@@ -81,7 +81,7 @@ std::optional<std::int64_t> ParseTime(std::string_view text) {
         if (!oh || !Expect(text, pos, ':')) return std::nullopt;
         const auto om = Digits(text, pos, 2);
         if (!om || *oh > 23 || *om > 59) return std::nullopt;
-        offset_s = sign * (*oh * 3600 + *om * 60);
+        offset_s = sign * (std::int64_t{*oh} * 3600 + std::int64_t{*om} * 60);
     } else {
         return std::nullopt;
     }

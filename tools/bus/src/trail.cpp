@@ -34,7 +34,7 @@ struct Record {
     json::object tags;
 
     std::string Outcome() const {
-        const auto outcome = Str(tags, "outcome");
+        auto outcome = Str(tags, "outcome");
         if (!outcome.empty()) return outcome;
         return kind == "publish" ? "published" : "-";
     }
@@ -98,7 +98,7 @@ std::optional<std::string> CorrelationOfEvent(bus::Nats& nats, const std::string
     if (const auto uuid = Uuid::Parse(event_id); uuid && (uuid->Bytes()[6] >> 4) == 7) {
         std::int64_t ms = 0;
         for (int i = 0; i < 6; ++i) ms = ms << 8 | uuid->Bytes()[i];
-        start = StartAt{StartAt::Kind::kTime, 0, (ms - 10 * 60 * 1000) * 1'000'000};
+        start = StartAt{StartAt::Kind::kTime, 0, (ms - std::int64_t{10} * 60 * 1000) * 1'000'000};
     }
     std::optional<std::string> found;
     const bool exists =

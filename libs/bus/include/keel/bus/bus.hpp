@@ -75,6 +75,12 @@ using PlainHandler = std::function<Task<void>(std::span<const Event>)>;
 
 /// The event bus of one service instance: the transactional outbox and its relay,
 /// durable pull consumers with inbox, dead letters, trail records and metrics.
+///
+/// Thread-safety: declarations (Publishes, Subscribe*) happen on one thread before
+/// Start(); after it, Emit, Transaction, WakeRelay, FromRequest and Healthy may be
+/// called from any io thread at once. Start() and Stop() are called once each.
+/// Lifetime: create with Create() (the relay, lag refresh and consumer workers hold
+/// a shared_ptr to it); Stop() before the io_context stops so that they end.
 class Bus final : public std::enable_shared_from_this<Bus> {
 public:
     /// `pool` may be null for a service without a database (plain handlers only).
@@ -113,12 +119,17 @@ public:
     const BusSettings& Settings() const { return settings_; }
     std::shared_ptr<Nats> Connection() const;
 
-    struct State;
-    State& Internal() { return *state_; }  // for the bus's own parts (relay, consumers)
     asio::any_io_executor Executor() const { return executor_; }
+    /// Use Create(); public only for std::make_shared.
     Bus(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool, BusSettings settings);
 
+    /// Shared by the bus's own parts (relay, consumers), which are handed it by Start().
+    struct State;
+
 private:
+    void Connect();
+    Task<void> CreateTables();
+
     asio::any_io_executor executor_;
     std::shared_ptr<pg::Pool> pool_;
     BusSettings settings_;

@@ -1,7 +1,9 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,9 +11,10 @@
 #include <keel/core/unavailable.hpp>
 
 // libnats types, kept out of the interface's includes.
-typedef struct __natsConnection natsConnection;
-typedef struct __jsCtx jsCtx;
-typedef struct __natsMsg natsMsg;
+typedef struct __natsConnection
+    natsConnection;                // NOLINT(bugprone-reserved-identifier): nats.c's own name
+typedef struct __jsCtx jsCtx;      // NOLINT(bugprone-reserved-identifier): nats.c's own name
+typedef struct __natsMsg natsMsg;  // NOLINT(bugprone-reserved-identifier): nats.c's own name
 
 namespace keel::bus {
 
@@ -92,6 +95,10 @@ private:
     jsCtx* js_ = nullptr;
 };
 
+/// "nats://a:4222, nats://b:4222" -> the URLs, trimmed, empty entries dropped
+/// (NATS_URL, keel-bus --server).
+std::vector<std::string> SplitUrlList(std::string_view text);
+
 /// "orders.order_placed.v1" -> "ORDERS": the stream of a topic's domain.
 std::string StreamOf(std::string_view topic);
 /// The durable consumer name of (service, topic): "fiscal-payments_payment_captured_v1".
@@ -101,6 +108,20 @@ MsgPtr NewMsg(const std::string& subject, std::string_view data);
 void SetHeader(natsMsg* msg, const char* key, const std::string& value);
 /// A header's value, "" when absent.
 std::string GetHeader(natsMsg* msg, const char* key);
+/// Every header of a message, the first value of each key.
+std::map<std::string, std::string> HeadersOf(natsMsg* msg);
+std::string_view SubjectOf(natsMsg* msg);
+std::string_view DataOf(natsMsg* msg);
+
+/// Where a message delivered by JetStream stands in its stream.
+struct MsgMetadata {
+    std::uint64_t stream_sequence = 0;
+    std::uint64_t deliveries = 1;  // 1 on the first delivery
+    std::int64_t time_ns = 0;      // when the stream stored it
+    std::uint64_t pending = 0;     // messages for the consumer after this one
+};
+/// nullopt for a message that JetStream did not deliver.
+std::optional<MsgMetadata> MetadataOf(natsMsg* msg);
 
 inline constexpr const char* kDlqStream = "DLQ";            // dlq.<topic>
 inline constexpr const char* kTrailStream = "TRAIL";        // trail.<correlation id>

@@ -33,7 +33,7 @@ public:
     /// Reads from `lookup` (tests).
     explicit EnvConfig(Lookup lookup);
 
-    std::string String(const std::string& name, std::optional<std::string> fallback = {});
+    std::string String(const std::string& name, const std::optional<std::string>& fallback = {});
     /// Secrets: like String, but never echoed in errors or logs.
     std::string Secret(const std::string& name, std::optional<std::string> fallback = {});
     std::int64_t Int(const std::string& name, std::optional<std::int64_t> fallback,

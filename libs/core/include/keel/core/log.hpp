@@ -15,7 +15,7 @@ using Value = std::variant<std::string_view, std::int64_t, double, bool>;
 using Field = std::pair<std::string_view, Value>;
 
 /// Sets the fields stamped on every line. Call once at start-up, before threads run.
-void Configure(std::string service, std::string instance, Level min_level);
+void Configure(const std::string& service, const std::string& instance, Level min_level);
 /// Parses "debug|info|warn|error"; nullopt-like false on unknown text.
 bool ParseLevel(std::string_view text, Level& out);
 bool Enabled(Level level);

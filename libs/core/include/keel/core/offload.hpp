@@ -1,6 +1,7 @@
 #pragma once
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include <boost/asio/associated_executor.hpp>
@@ -34,6 +35,7 @@ auto Offload(Executor executor, F fn) -> Task<decltype(fn())> {
         },
         asio::use_awaitable);
     if (error) std::rethrow_exception(error);
+    if (!result) throw std::logic_error("Offload: resumed without a result");
     co_return std::move(*result);
 }
 

@@ -10,7 +10,7 @@ namespace keel {
 
 /// Launches `task` on `executor`; an exception that escapes it is logged with
 /// `what` instead of being lost (never use asio::detached for that).
-void Spawn(asio::any_io_executor executor, Task<void> task, std::string what);
+void Spawn(const asio::any_io_executor& executor, Task<void> task, std::string what);
 
 /// The process runtime: one io_context run by N threads, and SIGINT/SIGTERM turned
 /// into an orderly shutdown. Shutdown hooks run in registration order on an io

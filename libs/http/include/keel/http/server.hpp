@@ -16,8 +16,8 @@ struct ServerOptions {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;  ///< 0: any free port (tests)
     std::string service = "keel";
-    std::size_t max_header_bytes = 8 * 1024;
-    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t max_header_bytes = std::size_t{8} * 1024;
+    std::size_t max_body_bytes = std::size_t{1024} * 1024;
     std::chrono::milliseconds read_timeout{10'000};  ///< one whole request
     std::chrono::milliseconds idle_timeout{75'000};  ///< keep-alive between requests
     std::size_t max_connections = 10'000;

@@ -40,7 +40,7 @@ struct CommonSettings {
     std::string redis_host;
     std::uint16_t redis_port = 6379;
     std::string service_token;
-    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t max_body_bytes = std::size_t{1024} * 1024;
     std::size_t max_connections = 10'000;
     bus::BusSettings bus;
 };
