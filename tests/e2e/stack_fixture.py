@@ -1,5 +1,6 @@
 """A keel stack for end-to-end tests: started with tools/stack/keel-stack in a temporary var dir
-on free ports, detached; plus a small HTTP client (standard library only).
+on free ports, detached; plus a small HTTP client (standard library only) whose every response
+is checked against the services' OpenAPI files (openapi_check.py).
 
     stack = Stack(extra_env={...}); stack.up()
     r = stack.request("GET", "/api/catalog/products")
@@ -17,6 +18,8 @@ import socket
 import subprocess
 import tempfile
 import time
+
+import openapi_check
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 KEEL_STACK = os.path.join(REPO, "tools", "stack", "keel-stack")
@@ -200,7 +203,10 @@ class Stack:
     def request(self, method, path, body=None, headers=None, token=None, json_body=None,
                 content_type=None, port=None, source_ip=None, timeout=15.0):
         """One request on a fresh connection. json_body: serialised with json.dumps;
-        body: bytes/str sent as is (content_type defaults to application/json)."""
+        body: bytes/str sent as is (content_type defaults to application/json).
+        Raises openapi_check.SpecMismatch (an AssertionError) when the response is not what the
+        OpenAPI file of its operation says (/api/... anywhere, /<svc>/internal/... on the
+        internal gateway; other paths are not checked)."""
         hdrs = {"User-Agent": "keel-e2e"}
         if json_body is not None:
             body = json.dumps(json_body)
@@ -218,9 +224,12 @@ class Stack:
             conn.request(method, path, body=body, headers=hdrs)
             r = conn.getresponse()
             data = r.read()
-            return Response(r.status, r.reason, r.headers, data, time.monotonic() - t0)
+            response = Response(r.status, r.reason, r.headers, data, time.monotonic() - t0)
         finally:
             conn.close()
+        openapi_check.default_specs().check(method, path, response.status, response.content_type, data,
+                                            r.headers, internal=port == self.internal_port)
+        return response
 
     def login(self, email, password, **kw):
         self.logins += 1
