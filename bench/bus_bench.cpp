@@ -20,6 +20,7 @@
 #include <keel/bus/nats.hpp>
 #include <keel/core/log.hpp>
 #include <keel/core/uuid.hpp>
+#include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
 
 namespace bus = keel::bus;
@@ -190,9 +191,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 2; ++i) threads.emplace_back([&] { io.run(); });
 
     keel::pg::PoolOptions pg;
-    pg.dsn = keel::testing::PgServer::Shared().CreateDatabase("bench_bus");
     pg.max_size = 8;
-    auto pool = keel::pg::Pool::Create(io.get_executor(), pg);
+    auto pool =
+        asio::co_spawn(io, keel::testing::FreshPool("bench_bus", pg), asio::use_future).get();
     Sql(io, *pool, "CREATE TABLE effects (event_id uuid PRIMARY KEY, n bigint NOT NULL)");
 
     std::vector<double> publish, raw, trivial, trivial_trail, with_pg;

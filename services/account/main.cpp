@@ -1,11 +1,9 @@
 // account: profiles made from auth's registrations; display name and linked Telegram chat.
 #include <keel/service/app.hpp>
 
+#include "migrations.hpp"
 #include "routes.hpp"
 
-namespace keel::account {
-std::span<const pg::Migration> Migrations();
-}
 namespace acc = keel::account;
 
 static int Run(keel::core::EnvConfig& config) {

@@ -1,11 +1,9 @@
 // auth: identities, passwords, access and refresh tokens, signing keys (JWKS).
 #include <keel/service/app.hpp>
 
+#include "migrations.hpp"
 #include "routes.hpp"
 
-namespace keel::auth_service {
-std::span<const pg::Migration> Migrations();
-}
 namespace svc = keel::auth_service;
 
 static int Run(keel::core::EnvConfig& config) {
@@ -22,10 +20,12 @@ static int Run(keel::core::EnvConfig& config) {
     ctx->bus->Publishes("auth.user_registered.v1");
     ctx->users = std::make_shared<svc::UserStore>(app.Pg(), app.Bus());
     ctx->refresh_tokens = std::make_shared<svc::RefreshTokenStore>(app.Pg(), settings.refresh_ttl);
-    ctx->limiter = std::make_shared<svc::LoginLimiter>(app.Redis(), settings.login_limit_per_ip,
+    ctx->hashing = std::make_shared<asio::thread_pool>(2);
+    auto limiter = std::make_shared<svc::LoginLimiter>(app.Redis(), settings.login_limit_per_ip,
                                                        settings.login_limit_per_account,
                                                        settings.login_window);
-    ctx->hashing = std::make_shared<asio::thread_pool>(2);
+    ctx->login = svc::LoginDepsOf(limiter, ctx->users, ctx->refresh_tokens, ctx->keys, ctx->hashing,
+                                  settings);
     app.StartBus();
     app.RunBeforeServing(ctx->keys->Load());
     app.RunBeforeServing(svc::EnsureAdmin(*ctx));

@@ -2,25 +2,23 @@
 // of the checkout saga.
 #include <keel/service/app.hpp>
 
+#include "migrations.hpp"
 #include "routes.hpp"
+#include "settings.hpp"
 #include "stock_events.hpp"
 
-namespace keel::catalog {
-std::span<const pg::Migration> Migrations();
-}
 namespace cat = keel::catalog;
 
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "catalog");
-    const auto tokens = keel::service::ReadTokenSettings(config);
-    const auto cache_ttl = std::chrono::seconds(config.Int("CATALOG_CACHE_TTL_S", 300, 1, 86400));
+    const auto settings = cat::ReadSettings(config);
     config.Finish();
 
     keel::service::App app(std::move(common));
     app.Migrate(cat::Migrations());
     auto ctx = std::make_shared<cat::CatalogContext>();
     ctx->store = std::make_shared<cat::ProductStore>(app.Pg());
-    ctx->cache = std::make_shared<cat::ProductCache>(app.Redis(), cache_ttl);
+    ctx->cache = std::make_shared<cat::ProductCache>(app.Redis(), settings.cache_ttl);
     auto bus = app.Bus();
     bus->Publishes("catalog.stock_reserved.v1");
     bus->Publishes("catalog.stock_rejected.v1");
@@ -31,7 +29,7 @@ static int Run(keel::core::EnvConfig& config) {
     bus->Subscribe("orders.order_cancelled.v1",
                    cat::ReleaseStockOnOrderCancelled(ctx->reservations, invalidator));
     app.StartBus();
-    auto authenticator = app.TokenAuthenticator(tokens);
+    auto authenticator = app.TokenAuthenticator(settings.tokens);
     return app.Serve(cat::MakeRouter(ctx), authenticator);
 }
 

@@ -1,12 +1,10 @@
 // fiscal: a fiscal receipt for every captured payment, exactly once.
 #include <keel/service/app.hpp>
 
+#include "migrations.hpp"
 #include "receipt.hpp"
 #include "routes.hpp"
 
-namespace keel::fiscal {
-std::span<const pg::Migration> Migrations();
-}
 namespace fis = keel::fiscal;
 
 static int Run(keel::core::EnvConfig& config) {

@@ -2,13 +2,11 @@
 #include <keel/core/log.hpp>
 #include <keel/service/app.hpp>
 
+#include "migrations.hpp"
 #include "routes.hpp"
 #include "sender.hpp"
 #include "settings.hpp"
 
-namespace keel::notifications {
-std::span<const pg::Migration> Migrations();
-}
 namespace nt = keel::notifications;
 
 static int Run(keel::core::EnvConfig& config) {

@@ -2,11 +2,9 @@
 #include <keel/service/app.hpp>
 
 #include "co_purchases.hpp"
+#include "migrations.hpp"
 #include "routes.hpp"
 
-namespace keel::recommendations {
-std::span<const pg::Migration> Migrations();
-}
 namespace rec = keel::recommendations;
 
 static int Run(keel::core::EnvConfig& config) {

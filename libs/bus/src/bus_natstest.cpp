@@ -13,21 +13,19 @@
 #include <keel/telemetry/metrics.hpp>
 #include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
+#include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
 
 namespace keel::bus {
 namespace {
 namespace json = boost::json;
 using keel::testing::NatsServer;
-using keel::testing::PgServer;
 
 constexpr const char* kTopic = "lab.ping.v1";
 
 // Fresh database with the effect table, and an empty LAB stream and DLQ.
 Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
-    pg::PoolOptions options;
-    options.dsn = PgServer::Shared().CreateDatabase(db);
-    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
+    auto pool = co_await keel::testing::FreshPool(db);
     co_await pool->Execute("CREATE TABLE seen (event_id uuid PRIMARY KEY, n bigint NOT NULL)");
     auto nats =
         Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
@@ -37,7 +35,10 @@ Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
 }
 
 json::value Ping(std::int64_t n) {
-    return json::object{{"id", "p" + std::to_string(n)}, {"n", n}, {"body", "x"}};
+    // Appended, not "p" + to_string(n): GCC 12 warns falsely (-Wrestrict) on that form.
+    std::string id = "p";
+    id += std::to_string(n);
+    return json::object{{"id", id}, {"n", n}, {"body", "x"}};
 }
 
 Task<void> EmitPings(Bus& bus, int from, int count) {

@@ -1,25 +1,25 @@
 #include <keel/pg/migrations.hpp>
 #include <keel/pg/pool.hpp>
+#include <keel/testing/concurrent.hpp>
 #include <keel/testing/coro_test.hpp>
+#include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/redirect_error.hpp>
 
 namespace keel::pg {
 namespace {
 
-std::shared_ptr<Pool> MakePool(asio::any_io_executor ex, const std::string& db,
-                               std::size_t size = 4) {
+// A pool of `size` connections on a new database, waiting at most 2 s for one.
+Task<std::shared_ptr<Pool>> MakePool(const std::string& db, std::size_t size = 4) {
     PoolOptions options;
-    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
     options.max_size = size;
     options.acquire_timeout = std::chrono::milliseconds(2000);
-    return Pool::Create(std::move(ex), options);
+    co_return co_await testing::FreshPool(db, options);
 }
 
 KEEL_CORO_TEST(PgPool, ExecutesWithParametersAndNulls) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "pool_params");
+    auto pool = co_await MakePool("pool_params");
     co_await pool->Execute("CREATE TABLE t (id bigint PRIMARY KEY, name text)");
     auto inserted = co_await pool->Execute("INSERT INTO t VALUES ($1, $2), ($3, $4)", 1,
                                            "it's; DROP TABLE t; --", 2, Null());
@@ -33,7 +33,7 @@ KEEL_CORO_TEST(PgPool, ExecutesWithParametersAndNulls) {
 }
 
 KEEL_CORO_TEST(PgPool, ReportsSqlStateOfErrors) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "pool_errors");
+    auto pool = co_await MakePool("pool_errors");
     co_await pool->Execute("CREATE TABLE u (k text PRIMARY KEY)");
     co_await pool->Execute("INSERT INTO u VALUES ($1)", "a");
     bool unique = false;
@@ -49,7 +49,7 @@ KEEL_CORO_TEST(PgPool, ReportsSqlStateOfErrors) {
 }
 
 KEEL_CORO_TEST(PgPool, TransactionCommitsOrRollsBack) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "pool_tx");
+    auto pool = co_await MakePool("pool_tx");
     co_await pool->Execute("CREATE TABLE acc (id int PRIMARY KEY, balance int NOT NULL)");
     co_await pool->Transaction(
         [](Connection& c) -> Task<void> { co_await c.Execute("INSERT INTO acc VALUES (1, 100)"); });
@@ -71,7 +71,7 @@ KEEL_CORO_TEST(PgPool, TransactionCommitsOrRollsBack) {
 KEEL_CORO_TEST(PgPool, CancelledTransactionRollsBack) {
     using namespace boost::asio::experimental::awaitable_operators;
     auto ex = co_await asio::this_coro::executor;
-    auto pool = MakePool(ex, "pool_cancel");
+    auto pool = co_await MakePool("pool_cancel");
     co_await pool->Execute("CREATE TABLE c (id int)");
     asio::steady_timer timer(ex);
     timer.expires_after(std::chrono::milliseconds(100));
@@ -84,30 +84,24 @@ KEEL_CORO_TEST(PgPool, CancelledTransactionRollsBack) {
     EXPECT_EQ(rows.Int(0, 0), 0);
 }
 
+Task<void> SleepOnAConnection(std::shared_ptr<Pool> pool, int* done) {
+    co_await pool->Execute("SELECT pg_sleep(0.05)");
+    ++*done;
+}
+
 KEEL_CORO_TEST(PgPool, BoundsConcurrentUse) {
-    auto ex = co_await asio::this_coro::executor;
-    auto pool = MakePool(ex, "pool_bound", 2);
+    auto pool = co_await MakePool("pool_bound", 2);
     int done = 0;
-    asio::steady_timer all(ex, std::chrono::steady_clock::time_point::max());
-    for (int i = 0; i < 8; ++i) {
-        asio::co_spawn(
-            ex,
-            [&]() -> Task<void> {
-                co_await pool->Execute("SELECT pg_sleep(0.05)");
-                if (++done == 8) all.cancel();
-            },
-            [](std::exception_ptr e) {
-                if (e) std::rethrow_exception(e);
-            });
-    }
-    boost::system::error_code ec;
-    co_await all.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    std::vector<Task<void>> sleepers;
+    sleepers.reserve(8);
+    for (int i = 0; i < 8; ++i) sleepers.push_back(SleepOnAConnection(pool, &done));
+    co_await testing::RunConcurrently(std::move(sleepers));
     EXPECT_EQ(done, 8);
     EXPECT_EQ(pool->Size(), 2u);
 }
 
 KEEL_CORO_TEST(PgPool, ReconnectsAfterServerRestart) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "pool_restart");
+    auto pool = co_await MakePool("pool_restart");
     co_await pool->Execute("SELECT 1");
     testing::PgServer::Shared().Restart();
     int failures = 0;
@@ -151,7 +145,7 @@ const Migration kBroken[] = {
     {2, "0002_bad", "ALTER TABLE items ADD COLUMN n int; SELECT no_such_function();"}};
 
 KEEL_CORO_TEST(PgMigrations, AppliesOnceInOrder) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "migrate_order");
+    auto pool = co_await MakePool("migrate_order");
     EXPECT_EQ(co_await Migrate(*pool, kV1, "svc"), 1);
     EXPECT_EQ(co_await Migrate(*pool, kV1, "svc"), 0);
     EXPECT_EQ(co_await Migrate(*pool, kV2, "svc"), 1);
@@ -160,7 +154,7 @@ KEEL_CORO_TEST(PgMigrations, AppliesOnceInOrder) {
 }
 
 KEEL_CORO_TEST(PgMigrations, RefusesAnEditedMigration) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "migrate_edit");
+    auto pool = co_await MakePool("migrate_edit");
     co_await Migrate(*pool, kV1, "svc");
     bool refused = false;
     try {
@@ -172,7 +166,7 @@ KEEL_CORO_TEST(PgMigrations, RefusesAnEditedMigration) {
 }
 
 KEEL_CORO_TEST(PgMigrations, FailedMigrationLeavesNoTrace) {
-    auto pool = MakePool(co_await asio::this_coro::executor, "migrate_fail");
+    auto pool = co_await MakePool("migrate_fail");
     bool failed = false;
     try {
         co_await Migrate(*pool, kBroken, "svc");

@@ -31,4 +31,36 @@ std::set<std::pair<std::string, std::string>> RouterOperations(const http::Route
     return out;
 }
 
+namespace {
+
+using Operations = std::set<std::pair<std::string, std::string>>;
+
+// "GET /a, POST /b" of the operations in `a` but not in `b`.
+std::string Missing(const Operations& a, const Operations& b) {
+    std::string out;
+    for (const auto& operation : a) {
+        if (b.count(operation)) continue;
+        if (!out.empty()) out += ", ";
+        out += operation.first + " " + operation.second;
+    }
+    return out;
+}
+
+}  // namespace
+
+::testing::AssertionResult MatchesOpenApi(const http::Router& router,
+                                          const std::string& openapi_file) {
+    const auto& file = openapi_file;
+    const auto served = RouterOperations(router);
+    const auto documented =
+        OpenApiOperations(file.starts_with("/") ? file : KEEL_SOURCE_DIR "/" + file);
+    if (served == documented) return ::testing::AssertionSuccess();
+    auto failure = ::testing::AssertionFailure();
+    if (const auto undocumented = Missing(served, documented); !undocumented.empty())
+        failure << "routes not in " << file << ": " << undocumented << ". ";
+    if (const auto unserved = Missing(documented, served); !unserved.empty())
+        failure << "operations of " << file << " without a route: " << unserved << ".";
+    return failure;
+}
+
 }  // namespace keel::testing

@@ -1,7 +1,5 @@
 #include "profile.hpp"
 
-#include <limits>
-
 namespace keel::account {
 namespace {
 
@@ -17,12 +15,6 @@ std::string_view Utf8Prefix(std::string_view text, std::size_t count) {
     return text.substr(0, i);
 }
 
-std::string_view TrimSpaces(std::string_view text) {
-    const auto first = text.find_first_not_of(" \t");
-    if (first == std::string_view::npos) return {};
-    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
 // C0 controls, DEL and the C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F).
 bool HasControlCharacters(std::string_view text) {
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -32,43 +24,6 @@ bool HasControlCharacters(std::string_view text) {
             return true;
     }
     return false;
-}
-
-void ReadDisplayName(const boost::json::object& body, http::ObjectReader& reader,
-                     ProfilePatch& patch) {
-    if (const auto* value = body.if_contains("display_name"); value && value->is_null()) {
-        reader.Raw("display_name");
-        reader.AddProblem("display_name", "must be a string (it cannot be unset)");
-        return;
-    }
-    // Counted in characters below, not in bytes (the body limit bounds the bytes).
-    auto name = reader.String("display_name", false, 0, std::numeric_limits<std::size_t>::max());
-    if (!name) return;
-    const auto trimmed = TrimSpaces(*name);
-    const auto length = Utf8Length(trimmed);
-    if (length < 1 || length > kMaxDisplayName) {
-        reader.AddProblem("display_name", "must be 1 to 100 characters long (not only spaces)");
-    } else if (HasControlCharacters(trimmed)) {
-        reader.AddProblem("display_name", "must not contain control characters");
-    } else {
-        patch.display_name = std::string(trimmed);
-    }
-}
-
-void ReadTelegramChat(const boost::json::object& body, http::ObjectReader& reader,
-                      ProfilePatch& patch) {
-    if (!body.contains("telegram_chat_id")) return;
-    patch.set_telegram_chat = true;
-    if (body.at("telegram_chat_id").is_null()) {
-        reader.Raw("telegram_chat_id");  // null unlinks the chat
-        return;
-    }
-    auto id = reader.Int("telegram_chat_id", false, -kMaxChatIdMagnitude, kMaxChatIdMagnitude);
-    if (id && *id == 0) {
-        reader.AddProblem("telegram_chat_id", "must not be 0");
-    } else {
-        patch.telegram_chat_id = id;
-    }
 }
 
 }  // namespace
@@ -89,17 +44,22 @@ boost::json::object ToEventPayload(const Profile& p) {
     return out;
 }
 
-ProfilePatch ReadProfilePatch(const boost::json::object& body) {
-    http::ObjectReader reader(body);
-    ProfilePatch patch;
-    ReadDisplayName(body, reader, patch);
-    ReadTelegramChat(body, reader, patch);
-    reader.Finish();
-    return patch;
+std::string_view TrimSpaces(std::string_view text) {
+    const auto first = text.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
 }
 
-ProfilePatch ReadProfilePatch(const http::Request& request) {
-    return ReadProfilePatch(http::ParseJsonObject(request));
+std::string DisplayNameProblem(std::string_view name) {
+    const auto length = Utf8Length(name);
+    if (length < 1 || length > kMaxDisplayName)
+        return "must be 1 to 100 characters long (not only spaces)";
+    if (HasControlCharacters(name)) return "must not contain control characters";
+    return "";
+}
+
+std::string TelegramChatProblem(std::int64_t chat_id) {
+    return chat_id == 0 ? "must not be 0" : "";
 }
 
 std::string DefaultDisplayName(std::string_view email) {

@@ -6,8 +6,6 @@
 
 #include <boost/json/object.hpp>
 
-#include <keel/http/json_body.hpp>
-
 namespace keel::account {
 
 /// Telegram chat ids are kept below 2^52 in magnitude (exact in JSON doubles).
@@ -27,7 +25,7 @@ boost::json::object ToJsonObject(const Profile& profile);
 /// The account.profile_updated.v1 payload.
 boost::json::object ToEventPayload(const Profile& profile);
 
-/// A PATCH /api/account/me body. Absent fields are left as they are.
+/// A change of a profile. Absent fields are left as they are.
 struct ProfilePatch {
     std::optional<std::string> display_name;
     bool set_telegram_chat = false;
@@ -35,11 +33,15 @@ struct ProfilePatch {
     bool Empty() const { return !display_name && !set_telegram_chat; }
 };
 
-/// Reads {display_name?: 1..100 characters, telegram_chat_id?: integer or null}
-/// strictly; throws HttpError 422 listing every problem. The display name is trimmed
-/// of surrounding spaces and must not contain control characters.
-ProfilePatch ReadProfilePatch(const boost::json::object& body);
-ProfilePatch ReadProfilePatch(const http::Request& request);
+/// `text` without the spaces and tabs around it.
+std::string_view TrimSpaces(std::string_view text);
+
+/// Why `name` (already trimmed) cannot be a display name, "" when it can: it must be
+/// 1 to 100 characters long and must not contain control characters.
+std::string DisplayNameProblem(std::string_view name);
+
+/// Why `chat_id` cannot be a linked Telegram chat, "" when it can (0 is no chat).
+std::string TelegramChatProblem(std::int64_t chat_id);
 
 /// The display name a new profile starts with: the email's local part, cut to 100 characters.
 std::string DefaultDisplayName(std::string_view email);

@@ -6,28 +6,22 @@
 
 #include <keel/bus/nats.hpp>
 #include <keel/core/uuid.hpp>
-#include <keel/pg/migrations.hpp>
 #include <keel/telemetry/metrics.hpp>
 #include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
+#include <keel/testing/pg.hpp>
+#include <keel/testing/routes.hpp>
 #include <keel/testing/servers.hpp>
 
+#include "migrations.hpp"
 #include "profile_store.hpp"
 #include "routes.hpp"
 
 namespace keel::account {
-std::span<const pg::Migration> Migrations();
 namespace {
 
 namespace json = boost::json;
 using testing::NatsServer;
-using testing::PgServer;
-
-Task<std::shared_ptr<pg::Pool>> FreshPool(const std::string& db) {
-    pg::PoolOptions options;
-    options.dsn = PgServer::Shared().CreateDatabase(db);
-    co_return pg::Pool::Create(co_await asio::this_coro::executor, options);
-}
 
 void PurgeStreams() {
     auto nats =
@@ -50,8 +44,7 @@ struct Account {
 
 Task<Account> StartAccount(const std::string& name, bus::SubscribeOptions options = {}) {
     Account a;
-    a.pool = co_await FreshPool(name);
-    co_await pg::Migrate(*a.pool, Migrations(), "account");
+    a.pool = co_await testing::MigratedPool(name, Migrations(), "account");
     a.bus = bus::Bus::Create(co_await asio::this_coro::executor, a.pool,
                              keel::testing::TestBusSettings(name));
     a.store = std::make_shared<ProfileStore>(a.pool, a.bus);
@@ -66,7 +59,7 @@ Task<Account> StartAccount(const std::string& name, bus::SubscribeOptions option
 
 // A stand-in for auth: publishes registrations from its own database.
 Task<std::shared_ptr<bus::Bus>> StartAuth(const std::string& name) {
-    auto pool = co_await FreshPool(name);
+    auto pool = co_await testing::FreshPool(name);
     auto auth = bus::Bus::Create(co_await asio::this_coro::executor, pool,
                                  keel::testing::TestBusSettings(name));
     auth->Publishes(kUserRegistered);
@@ -106,7 +99,7 @@ struct Observer {
 
 Task<Observer> StartObserver(const std::string& name) {
     Observer o;
-    auto pool = co_await FreshPool(name);
+    auto pool = co_await testing::FreshPool(name);
     o.bus = bus::Bus::Create(co_await asio::this_coro::executor, pool,
                              keel::testing::TestBusSettings(name));
     bus::PlainHandler collect =
@@ -190,41 +183,6 @@ KEEL_CORO_TEST(Account, APoisonedRegistrationIsDeadLetteredAndTheOthersFlow) {
     co_await auth->Stop();
 }
 
-struct Reply {
-    http::Status status = http::Status::internal_server_error;
-    std::string body;
-};
-
-// Calls the router's handler as the server would after authentication.
-Task<Reply> Call(const http::Router& router, http::Verb verb, const std::string& target,
-                 const std::string& body, const http::Principal& principal) {
-    http::Request request{verb, target, 11};
-    if (!body.empty()) {
-        request.set(http::beast_http::field::content_type, "application/json");
-        request.body() = body;
-    }
-    const std::string path = target.substr(0, target.find('?'));
-    std::vector<std::pair<std::string_view, std::string_view>> params;
-    const auto match = router.Find(verb, path, params);
-    Reply reply;
-    if (!match.route) {
-        reply.status = http::Status::not_found;
-        co_return reply;
-    }
-    http::RequestContext ctx(request, "test-request", "127.0.0.1");
-    ctx.SetParamsForRouter(params);
-    ctx.SetPrincipal(principal);
-    try {
-        auto response = co_await match.route->handler(ctx);
-        reply.status = response.result();
-        reply.body = response.body();
-    } catch (const http::HttpError& e) {
-        reply.status = e.GetStatus();
-        reply.body = e.Detail() + " " + e.ExtraMembers();
-    }
-    co_return reply;
-}
-
 Task<void> CreateProfile(Account& account, const std::string& user_id, const std::string& email) {
     bus::Event event;
     event.envelope.event_id = Uuid::V7().ToString();
@@ -249,17 +207,18 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
     using http::Status;
     using http::Verb;
 
-    auto early = co_await Call(router, Verb::get, "/api/account/me", "", ann);
+    auto early = co_await testing::CallRoute(router, Verb::get, "/api/account/me", "", ann);
     EXPECT_EQ(early.status, Status::not_found);
     EXPECT_NE(early.body.find("profile not created yet"), std::string::npos);
-    EXPECT_EQ(
-        (co_await Call(router, Verb::patch, "/api/account/me", R"({"display_name":"A"})", ann))
-            .status,
-        Status::not_found);
+    EXPECT_EQ((co_await testing::CallRoute(router, Verb::patch, "/api/account/me",
+                                           R"({"display_name":"A"})", ann))
+                  .status,
+              Status::not_found);
 
     co_await CreateProfile(account, user, "ann@example.com");
-    auto linked = co_await Call(router, Verb::patch, "/api/account/me",
-                                R"({"display_name":"Ann","telegram_chat_id":-1001234567890})", ann);
+    auto linked = co_await testing::CallRoute(
+        router, Verb::patch, "/api/account/me",
+        R"({"display_name":"Ann","telegram_chat_id":-1001234567890})", ann);
     EXPECT_EQ(linked.status, Status::ok);
     EXPECT_EQ(
         json::parse(linked.body),
@@ -267,43 +226,47 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
             R"({"user_id":")" + user +
             R"(","email":"ann@example.com","display_name":"Ann","telegram_chat_id":-1001234567890})"));
     // Invalid input changes nothing and publishes nothing.
-    auto invalid = co_await Call(router, Verb::patch, "/api/account/me",
-                                 R"({"display_name":"","telegram_chat_id":0})", ann);
+    auto invalid = co_await testing::CallRoute(router, Verb::patch, "/api/account/me",
+                                               R"({"display_name":"","telegram_chat_id":0})", ann);
     EXPECT_EQ(invalid.status, Status::unprocessable_entity);
-    auto unlinked =
-        co_await Call(router, Verb::patch, "/api/account/me", R"({"telegram_chat_id":null})", ann);
+    auto unlinked = co_await testing::CallRoute(router, Verb::patch, "/api/account/me",
+                                                R"({"telegram_chat_id":null})", ann);
     EXPECT_EQ(unlinked.status, Status::ok);
     EXPECT_TRUE(json::parse(unlinked.body).at("telegram_chat_id").is_null());
     EXPECT_EQ(json::parse(unlinked.body).at("display_name").as_string(), "Ann");
-    auto noop = co_await Call(router, Verb::patch, "/api/account/me", "{}", ann);
+    auto noop = co_await testing::CallRoute(router, Verb::patch, "/api/account/me", "{}", ann);
     EXPECT_EQ(noop.status, Status::ok);
     EXPECT_EQ(co_await Count(*account.pool, "SELECT count(*) FROM bus_outbox"), 3);
 
-    auto me = co_await Call(router, Verb::get, "/api/account/me", "", ann);
+    auto me = co_await testing::CallRoute(router, Verb::get, "/api/account/me", "", ann);
     EXPECT_EQ(me.status, Status::ok);
     EXPECT_EQ(json::parse(me.body).at("display_name").as_string(), "Ann");
 
     // The admin lookups.
     const http::Principal admin{Uuid::V7().ToString(), "admin"};
-    auto by_id = co_await Call(router, Verb::get, "/api/account/users/" + user, "", admin);
+    auto by_id =
+        co_await testing::CallRoute(router, Verb::get, "/api/account/users/" + user, "", admin);
     EXPECT_EQ(by_id.status, Status::ok);
     EXPECT_EQ(by_id.body, me.body);
-    auto by_email =
-        co_await Call(router, Verb::get, "/api/account/users?email=ANN%40example.com", "", admin);
+    auto by_email = co_await testing::CallRoute(
+        router, Verb::get, "/api/account/users?email=ANN%40example.com", "", admin);
     EXPECT_EQ(by_email.status, Status::ok);
     EXPECT_EQ(by_email.body, me.body);
-    EXPECT_EQ((co_await Call(router, Verb::get, "/api/account/users?email=nobody%40example.com", "",
-                             admin))
+    EXPECT_EQ((co_await testing::CallRoute(
+                   router, Verb::get, "/api/account/users?email=nobody%40example.com", "", admin))
                   .status,
               Status::not_found);
-    EXPECT_EQ((co_await Call(router, Verb::get, "/api/account/users", "", admin)).status,
-              Status::bad_request);
-    EXPECT_EQ((co_await Call(router, Verb::get, "/api/account/users/not-a-uuid", "", admin)).status,
-              Status::bad_request);
     EXPECT_EQ(
-        (co_await Call(router, Verb::get, "/api/account/users/" + Uuid::V7().ToString(), "", admin))
+        (co_await testing::CallRoute(router, Verb::get, "/api/account/users", "", admin)).status,
+        Status::bad_request);
+    EXPECT_EQ(
+        (co_await testing::CallRoute(router, Verb::get, "/api/account/users/not-a-uuid", "", admin))
             .status,
-        Status::not_found);
+        Status::bad_request);
+    EXPECT_EQ((co_await testing::CallRoute(
+                   router, Verb::get, "/api/account/users/" + Uuid::V7().ToString(), "", admin))
+                  .status,
+              Status::not_found);
 
     // notifications sees creation, link, unlink: in order, with growing updated_at.
     auto all_published = [&]() -> Task<bool> { co_return observer.For(user).size() >= 3; };

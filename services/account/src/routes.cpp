@@ -1,6 +1,9 @@
 #include "routes.hpp"
 
+#include <limits>
+
 #include <keel/core/uuid.hpp>
+#include <keel/http/json_body.hpp>
 #include <keel/service/app.hpp>
 
 namespace keel::account {
@@ -10,6 +13,39 @@ using http::HttpError;
 using http::RequestContext;
 using http::Response;
 using http::Status;
+
+void ReadDisplayName(const boost::json::object& body, http::ObjectReader& reader,
+                     ProfilePatch& patch) {
+    if (const auto* value = body.if_contains("display_name"); value && value->is_null()) {
+        reader.Raw("display_name");
+        reader.AddProblem("display_name", "must be a string (it cannot be unset)");
+        return;
+    }
+    // Counted in characters by DisplayNameProblem, not in bytes (the body limit bounds those).
+    auto name = reader.String("display_name", false, 0, std::numeric_limits<std::size_t>::max());
+    if (!name) return;
+    const auto trimmed = TrimSpaces(*name);
+    if (auto problem = DisplayNameProblem(trimmed); !problem.empty())
+        reader.AddProblem("display_name", std::move(problem));
+    else
+        patch.display_name = std::string(trimmed);
+}
+
+void ReadTelegramChat(const boost::json::object& body, http::ObjectReader& reader,
+                      ProfilePatch& patch) {
+    if (!body.contains("telegram_chat_id")) return;
+    patch.set_telegram_chat = true;
+    if (body.at("telegram_chat_id").is_null()) {
+        reader.Raw("telegram_chat_id");  // null unlinks the chat
+        return;
+    }
+    auto id = reader.Int("telegram_chat_id", false, -kMaxChatIdMagnitude, kMaxChatIdMagnitude);
+    if (!id) return;
+    if (auto problem = TelegramChatProblem(*id); !problem.empty())
+        reader.AddProblem("telegram_chat_id", std::move(problem));
+    else
+        patch.telegram_chat_id = id;
+}
 
 Response ProfileResponse(const Profile& profile) {
     Response r = http::JsonText(Status::ok, http::ToJson(ToJsonObject(profile)));
@@ -64,7 +100,20 @@ Task<Response> FindUser(std::shared_ptr<AccountContext> ctx, RequestContext& req
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<AccountContext> ctx) {
+ProfilePatch ReadProfilePatch(const boost::json::object& body) {
+    http::ObjectReader reader(body);
+    ProfilePatch patch;
+    ReadDisplayName(body, reader, patch);
+    ReadTelegramChat(body, reader, patch);
+    reader.Finish();
+    return patch;
+}
+
+ProfilePatch ReadProfilePatch(const http::Request& request) {
+    return ReadProfilePatch(http::ParseJsonObject(request));
+}
+
+http::Router MakeRouter(const std::shared_ptr<AccountContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

@@ -14,6 +14,13 @@ struct AccountContext {
 };
 
 /// The caller's profile (read, update) and the admin lookups.
-http::Router MakeRouter(std::shared_ptr<AccountContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<AccountContext>& ctx);
+
+/// Reads a PATCH /api/account/me body {display_name?: 1..100 characters,
+/// telegram_chat_id?: integer or null} strictly; throws HttpError 422 listing every
+/// problem (415 or 400 from the request overload when the body is not a JSON object).
+/// The display name is trimmed of surrounding spaces.
+ProfilePatch ReadProfilePatch(const boost::json::object& body);
+ProfilePatch ReadProfilePatch(const http::Request& request);
 
 }  // namespace keel::account

@@ -1,5 +1,7 @@
 #include "routes.hpp"
 
+#include <stdexcept>
+
 #include <keel/service/app.hpp>
 
 #include <boost/json/object.hpp>
@@ -21,27 +23,11 @@ using http::Status;
 constexpr std::size_t kMinPassword = 8;
 constexpr std::size_t kMaxPassword = 128;
 
-std::int64_t NowSeconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-Response TokenResponse(const AuthContext& ctx, const std::string& user_id, const std::string& role,
-                       const std::string& refresh_token) {
-    auth::Claims claims;
-    claims.subject = user_id;
-    claims.role = role;
-    claims.issuer = ctx.settings.issuer;
-    claims.audience = ctx.settings.audience;
-    claims.id = Uuid::V7().ToString();
-    claims.issued_at = NowSeconds();
-    claims.not_before = claims.issued_at;
-    claims.expires_at = claims.issued_at + ctx.settings.access_ttl.count();
-    boost::json::object body{{"access_token", auth::SignJwt(claims, ctx.keys->Active())},
-                             {"refresh_token", refresh_token},
+Response TokenResponse(const SessionTokens& tokens) {
+    boost::json::object body{{"access_token", tokens.access_token},
+                             {"refresh_token", tokens.refresh_token},
                              {"token_type", "Bearer"},
-                             {"expires_in", ctx.settings.access_ttl.count()}};
+                             {"expires_in", tokens.expires_in.count()}};
     Response r = http::JsonText(Status::ok, http::ToJson(body));
     r.set(http::beast_http::field::cache_control, "no-store");
     return r;
@@ -64,7 +50,8 @@ Credentials ReadCredentials(const RequestContext& req, bool registering) {
         if (!normalized) reader.AddProblem("email", "is not an email address");
     }
     reader.Finish();
-    return {*normalized, *password};
+    if (!normalized || !password) throw std::logic_error("credentials accepted without a field");
+    return {std::move(*normalized), std::move(*password)};
 }
 
 Task<Response> Register(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
@@ -80,35 +67,25 @@ Task<Response> Register(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
     co_return http::JsonText(Status::created, http::ToJson(boost::json::object{{"user_id", *id}}));
 }
 
-// Compared against when the account does not exist, so that the response time does
-// not tell which emails are registered.
-const std::string& DummyHash() {
-    static const std::string hash = auth::HashPassword(auth::RandomToken(16));
-    return hash;
+Response TooManyAttempts(std::chrono::milliseconds retry_after) {
+    Response r = http::Problem(Status::too_many_requests, "too many login attempts; retry later");
+    r.set(http::beast_http::field::retry_after, std::to_string((retry_after.count() + 999) / 1000));
+    return r;
 }
 
 Task<Response> Login(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
     const Credentials credentials = ReadCredentials(req, false);
-    const std::string& email = credentials.email;
-    const std::string& password = credentials.password;
-    const auto wait = co_await ctx->limiter->Attempt(req.ClientIp(), email);
-    if (wait.count() > 0) {
-        Response r =
-            http::Problem(Status::too_many_requests, "too many login attempts; retry later");
-        r.set(http::beast_http::field::retry_after, std::to_string((wait.count() + 999) / 1000));
-        co_return r;
+    const LoginOutcome outcome =
+        co_await AttemptLogin(ctx->login, credentials.email, credentials.password, req.ClientIp());
+    switch (outcome.kind) {
+        case LoginOutcome::Kind::kSignedIn:
+            co_return TokenResponse(outcome.tokens);
+        case LoginOutcome::Kind::kThrottled:
+            co_return TooManyAttempts(outcome.retry_after);
+        case LoginOutcome::Kind::kWrongCredentials:
+            break;
     }
-    auto user = co_await ctx->users->FindByEmail(email);
-    // DummyHash() is made on first use: on the hashing pool too, never on an io thread.
-    std::optional<std::string> stored;
-    if (user) stored = user->password_hash;
-    auto verify = [stored, password] {
-        return auth::VerifyPassword(stored ? *stored : DummyHash(), password);
-    };
-    const bool ok = co_await Offload(ctx->hashing->get_executor(), std::move(verify));
-    if (!user || !ok) throw http::HttpError(Status::unauthorized, "wrong email or password");
-    auto refresh = co_await ctx->refresh_tokens->Issue(user->id);
-    co_return TokenResponse(*ctx, user->id, user->role, refresh);
+    throw http::HttpError(Status::unauthorized, "wrong email or password");
 }
 
 std::string ReadRefreshToken(const RequestContext& req) {
@@ -116,7 +93,8 @@ std::string ReadRefreshToken(const RequestContext& req) {
     http::ObjectReader reader(body);
     auto token = reader.String("refresh_token", true, 1, 256);
     reader.Finish();
-    return *token;
+    if (!token) throw std::logic_error("refresh token accepted without the field");
+    return std::move(*token);
 }
 
 Task<Response> Refresh(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
@@ -125,7 +103,9 @@ Task<Response> Refresh(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
     using Outcome = RefreshTokenStore::Outcome;
     switch (rotation.outcome) {
         case Outcome::kRotated:
-            co_return TokenResponse(*ctx, rotation.user_id, rotation.role, rotation.token);
+            co_return TokenResponse(MakeSessionTokens(ctx->settings, ctx->keys->Active(),
+                                                      rotation.user_id, rotation.role,
+                                                      std::move(rotation.token)));
         case Outcome::kReuseDetected:
             throw http::HttpError(
                 Status::unauthorized,
@@ -155,7 +135,7 @@ Task<Response> Jwks(std::shared_ptr<AuthContext> ctx, RequestContext&) {
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<AuthContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<AuthContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

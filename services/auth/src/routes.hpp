@@ -6,7 +6,7 @@
 #include <keel/http/router.hpp>
 
 #include "key_ring.hpp"
-#include "login_limiter.hpp"
+#include "login.hpp"
 #include "refresh_token_store.hpp"
 #include "settings.hpp"
 #include "user_store.hpp"
@@ -19,14 +19,14 @@ struct AuthContext {
     std::shared_ptr<KeyRing> keys;
     std::shared_ptr<UserStore> users;
     std::shared_ptr<RefreshTokenStore> refresh_tokens;
-    std::shared_ptr<LoginLimiter> limiter;
+    LoginDeps login;
     /// argon2id runs here, off the io threads.
     std::shared_ptr<asio::thread_pool> hashing;
     std::shared_ptr<bus::Bus> bus;
 };
 
 /// register, login, refresh, logout, JWKS.
-http::Router MakeRouter(std::shared_ptr<AuthContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<AuthContext>& ctx);
 
 /// Creates the admin account from AUTH_ADMIN_EMAIL / AUTH_ADMIN_PASSWORD when no
 /// admin exists yet (first start); a no-op afterwards.

@@ -26,7 +26,7 @@ std::optional<std::string> NormalizeEmail(std::string_view email) {
     return out;
 }
 
-constexpr std::string_view kInsertUser = R"(
+constexpr std::string_view kInsertUserSql = R"(
 INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)
 ON CONFLICT (email) DO NOTHING)";
 
@@ -37,7 +37,7 @@ Task<std::optional<std::string>> UserStore::Create(const std::string& email,
     std::string id = Uuid::V7().ToString();
     bool created = false;
     auto write = [&](pg::Connection& c) -> Task<void> {
-        auto result = co_await c.Execute(kInsertUser, id, email, password_hash, role);
+        auto result = co_await c.Execute(kInsertUserSql, id, email, password_hash, role);
         created = result.Affected() > 0;
         if (!created) co_return;
         const boost::json::value event = boost::json::object{
@@ -49,18 +49,21 @@ Task<std::optional<std::string>> UserStore::Create(const std::string& email,
     co_return id;
 }
 
-constexpr std::string_view kFindByEmail =
+constexpr std::string_view kFindByEmailSql =
     "SELECT id, email, password_hash, role FROM users WHERE email = $1";
 
 Task<std::optional<User>> UserStore::FindByEmail(const std::string& email) {
-    auto rows = co_await pool_->Execute(kFindByEmail, email);
+    auto rows = co_await pool_->Execute(kFindByEmailSql, email);
     if (rows.Rows() == 0) co_return std::nullopt;
     co_return User{std::string(rows.Text(0, 0)), std::string(rows.Text(0, 1)),
                    std::string(rows.Text(0, 2)), std::string(rows.Text(0, 3))};
 }
 
+constexpr std::string_view kAnyAdminSql =
+    "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')";
+
 Task<bool> UserStore::AnyAdmin() {
-    auto rows = co_await pool_->Execute("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')");
+    auto rows = co_await pool_->Execute(kAnyAdminSql);
     co_return rows.Bool(0, 0);
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/json/serialize.hpp>
+
 namespace keel::catalog {
 
 boost::json::object ToJsonObject(const Product& p) {
@@ -14,30 +16,11 @@ boost::json::object ToJsonObject(const Product& p) {
                                {"stock", p.stock}};
 }
 
-std::string ToJson(const Product& p) { return http::ToJson(ToJsonObject(p)); }
+std::string ToJson(const Product& p) { return boost::json::serialize(ToJsonObject(p)); }
 
-Product ReadProductInput(const http::Request& request) {
-    auto body = http::ParseJsonObject(request);
-    http::ObjectReader reader(body);
-    Product p;
-    auto sku = reader.String("sku", true, 1, 64);
-    auto name = reader.String("name", true, 1, 200);
-    auto description = reader.String("description", false, 0, 4000);
-    auto price = reader.Int("price_minor", true, 0, 1'000'000'000'000LL);
-    auto currency = reader.String("currency", true, 3, 3);
-    auto stock = reader.Int("stock", true, 0, 1'000'000'000);
-    if (currency && !std::all_of(currency->begin(), currency->end(),
-                                 [](char c) { return c >= 'A' && c <= 'Z'; })) {
-        reader.AddProblem("currency", "must be an ISO 4217 code such as EUR");
-    }
-    reader.Finish();
-    p.sku = *sku;
-    p.name = *name;
-    p.description = description.value_or("");
-    p.price_minor = *price;
-    p.currency = *currency;
-    p.stock = *stock;
-    return p;
+bool IsCurrencyCode(std::string_view text) {
+    return text.size() == 3 &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
 }  // namespace keel::catalog

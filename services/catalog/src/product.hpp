@@ -1,8 +1,9 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 
-#include <keel/http/json_body.hpp>
+#include <boost/json/object.hpp>
 
 namespace keel::catalog {
 
@@ -20,8 +21,7 @@ struct Product {
 std::string ToJson(const Product& product);
 boost::json::object ToJsonObject(const Product& product);
 
-/// Reads {sku, name, description?, price_minor, currency, stock} strictly; throws
-/// HttpError 422 listing every problem.
-Product ReadProductInput(const http::Request& request);
+/// True for three upper-case ASCII letters, the shape of an ISO 4217 code such as EUR.
+bool IsCurrencyCode(std::string_view text);
 
 }  // namespace keel::catalog

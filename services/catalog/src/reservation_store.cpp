@@ -41,16 +41,16 @@ std::string UuidArray(const std::vector<std::string>& ids) {
 
 }  // namespace
 
-constexpr std::string_view kLockProducts =
+constexpr std::string_view kLockProductsSql =
     "SELECT 1 FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE";
 
 Task<void> ReservationStore::LockProducts(pg::Connection& c,
                                           const std::vector<std::string>& product_ids) {
     if (product_ids.empty()) co_return;
-    co_await c.Execute(kLockProducts, UuidArray(product_ids));
+    co_await c.Execute(kLockProductsSql, UuidArray(product_ids));
 }
 
-constexpr std::string_view kReservedProducts = R"(
+constexpr std::string_view kReservedProductsSql = R"(
 SELECT DISTINCT item->>'product_id'
 FROM reservations r, jsonb_array_elements(r.items) AS item
 WHERE r.order_id = ANY($1::uuid[]) AND r.status = 'reserved')";
@@ -59,22 +59,23 @@ Task<std::vector<std::string>> ReservationStore::ReservedProducts(
     pg::Connection& c, const std::vector<std::string>& order_ids) {
     std::vector<std::string> out;
     if (order_ids.empty()) co_return out;
-    auto rows = co_await c.Execute(kReservedProducts, UuidArray(order_ids));
+    auto rows = co_await c.Execute(kReservedProductsSql, UuidArray(order_ids));
     for (int i = 0; i < rows.Rows(); ++i) out.emplace_back(rows.Text(i, 0));
     co_return out;
 }
 
-constexpr std::string_view kDecided = "SELECT status FROM reservations WHERE order_id = $1::uuid";
+constexpr std::string_view kDecidedSql =
+    "SELECT status FROM reservations WHERE order_id = $1::uuid";
 
-constexpr std::string_view kLockStock = R"(
+constexpr std::string_view kLockStockSql = R"(
 SELECT id::text, stock FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)";
 
-constexpr std::string_view kInsertReservation = R"(
+constexpr std::string_view kInsertReservationSql = R"(
 INSERT INTO reservations (order_id, user_id, items, status)
 VALUES ($1::uuid, $2::uuid, $3::jsonb, $4)
 ON CONFLICT (order_id) DO NOTHING)";
 
-constexpr std::string_view kTakeStock = R"(
+constexpr std::string_view kTakeStockSql = R"(
 UPDATE products p SET stock = p.stock - t.quantity, updated_at = now()
 FROM unnest($1::uuid[], $2::bigint[]) AS t(id, quantity)
 WHERE p.id = t.id)";
@@ -83,11 +84,11 @@ Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
                                                            const PlacedOrder& order,
                                                            const bus::Origin& origin) {
     Decision decision;
-    auto decided = co_await c.Execute(kDecided, order.order_id);
+    auto decided = co_await c.Execute(kDecidedSql, order.order_id);
     if (decided.Rows() > 0) co_return decision;
 
     const auto ids = ProductIds(order.lines);
-    auto rows = co_await c.Execute(kLockStock, UuidArray(ids));
+    auto rows = co_await c.Execute(kLockStockSql, UuidArray(ids));
     std::map<std::string, std::int64_t> stock;
     for (int i = 0; i < rows.Rows(); ++i)
         stock.emplace(std::string(rows.Text(i, 0)), rows.Int(i, 1));
@@ -96,7 +97,7 @@ Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
     decision.outcome = reserved ? Outcome::kReserved : Outcome::kRejected;
 
     const std::string status = reserved ? "reserved" : "rejected";
-    auto inserted = co_await c.Execute(kInsertReservation, order.order_id, order.user_id,
+    auto inserted = co_await c.Execute(kInsertReservationSql, order.order_id, order.user_id,
                                        LinesToJson(order.lines), status);
     if (inserted.Affected() == 0) {
         // Another delivery of this order (under another event id) decided it meanwhile.
@@ -104,7 +105,7 @@ Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
         co_return decision;
     }
     if (reserved) {
-        auto taken = co_await c.Execute(kTakeStock, UuidArray(ids), QuantityArray(order.lines));
+        auto taken = co_await c.Execute(kTakeStockSql, UuidArray(ids), QuantityArray(order.lines));
         if (taken.Affected() != static_cast<std::int64_t>(order.lines.size()))
             throw std::logic_error("a locked product of order " + order.order_id + " vanished");
     }
@@ -129,17 +130,17 @@ Task<void> ReservationStore::Announce(pg::Connection& c, const PlacedOrder& orde
     co_await bus_->Emit(c, topic, payload, origin);
 }
 
-constexpr std::string_view kFindReserved = R"(
+constexpr std::string_view kFindReservedSql = R"(
 SELECT items::text FROM reservations WHERE order_id = $1::uuid AND status = 'reserved'
 FOR UPDATE)";
 
-constexpr std::string_view kGiveBack = R"(
+constexpr std::string_view kGiveBackSql = R"(
 UPDATE products p SET stock = p.stock + t.quantity, updated_at = now()
 FROM unnest($1::uuid[], $2::bigint[]) AS t(id, quantity)
 WHERE p.id = t.id
 RETURNING p.id::text)";
 
-constexpr std::string_view kMarkReleased = R"(
+constexpr std::string_view kMarkReleasedSql = R"(
 UPDATE reservations SET status = 'released', updated_at = now() WHERE order_id = $1::uuid)";
 
 Task<std::vector<std::string>> ReservationStore::Release(pg::Connection& c,
@@ -149,22 +150,22 @@ Task<std::vector<std::string>> ReservationStore::Release(pg::Connection& c,
         log::Warn("cancelled order id is not a UUID; nothing to release", {{"order_id", order_id}});
         co_return changed;
     }
-    auto found = co_await c.Execute(kFindReserved, order_id);
+    auto found = co_await c.Execute(kFindReservedSql, order_id);
     if (found.Rows() == 0) co_return changed;  // rejected, released already, or never placed
     const auto lines = LinesFromJson(found.Text(0, 0));
     const auto ids = ProductIds(lines);
     co_await LockProducts(c, ids);
-    auto given = co_await c.Execute(kGiveBack, UuidArray(ids), QuantityArray(lines));
+    auto given = co_await c.Execute(kGiveBackSql, UuidArray(ids), QuantityArray(lines));
     for (int i = 0; i < given.Rows(); ++i) changed.emplace_back(given.Text(i, 0));
     if (changed.size() != lines.size()) {
         log::Warn("reserved products were deleted since; their stock is not restored",
                   {{"order_id", order_id}});
     }
-    co_await c.Execute(kMarkReleased, order_id);
+    co_await c.Execute(kMarkReleasedSql, order_id);
     co_return changed;
 }
 
-constexpr std::string_view kSummarize = R"(
+constexpr std::string_view kSummarizeSql = R"(
 SELECT
   (SELECT COALESCE(sum((item->>'quantity')::bigint), 0)
      FROM reservations r, jsonb_array_elements(r.items) AS item
@@ -175,7 +176,7 @@ SELECT
 FROM reservations)";
 
 Task<ReservationStore::Summary> ReservationStore::Summarize() {
-    auto rows = co_await pool_->Execute(kSummarize);
+    auto rows = co_await pool_->Execute(kSummarizeSql);
     Summary s;
     s.reserved_units = rows.Int(0, 0);
     s.reserved = rows.Int(0, 1);

@@ -1,8 +1,11 @@
 #include "routes.hpp"
 
+#include <stdexcept>
+
 #include <boost/json/array.hpp>
 
 #include <keel/core/uuid.hpp>
+#include <keel/http/json_body.hpp>
 
 namespace keel::catalog {
 namespace {
@@ -55,6 +58,32 @@ Task<Response> Get(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
     Response r = http::JsonText(Status::ok, std::move(json));
     r.set("X-Cache", "miss");
     co_return r;
+}
+
+// {sku, name, description?, price_minor, currency, stock}, read strictly: every
+// problem in one 422.
+Product ReadProductInput(const http::Request& request) {
+    auto body = http::ParseJsonObject(request);
+    http::ObjectReader reader(body);
+    auto sku = reader.String("sku", true, 1, 64);
+    auto name = reader.String("name", true, 1, 200);
+    auto description = reader.String("description", false, 0, 4000);
+    auto price = reader.Int("price_minor", true, 0, 1'000'000'000'000LL);
+    auto currency = reader.String("currency", true, 3, 3);
+    auto stock = reader.Int("stock", true, 0, 1'000'000'000);
+    if (currency && !IsCurrencyCode(*currency))
+        reader.AddProblem("currency", "must be an ISO 4217 code such as EUR");
+    reader.Finish();  // throws unless every required field is there
+    if (!sku || !name || !price || !currency || !stock)
+        throw std::logic_error("product input accepted without a required field");
+    Product p;
+    p.sku = std::move(*sku);
+    p.name = std::move(*name);
+    p.description = std::move(description).value_or("");
+    p.price_minor = *price;
+    p.currency = std::move(*currency);
+    p.stock = *stock;
+    return p;
 }
 
 void ThrowOnFailure(ProductStore::WriteOutcome outcome, const std::string& id) {
@@ -125,7 +154,7 @@ Task<Response> StockCheck(std::shared_ptr<CatalogContext> ctx, RequestContext&) 
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<CatalogContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

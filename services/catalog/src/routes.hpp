@@ -17,6 +17,6 @@ struct CatalogContext {
 
 /// Public browse routes, admin writes, and /internal/products and /internal/stock/check
 /// for other services and the checks of the test suites.
-http::Router MakeRouter(std::shared_ptr<CatalogContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<CatalogContext>& ctx);
 
 }  // namespace keel::catalog

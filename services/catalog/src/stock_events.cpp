@@ -15,13 +15,13 @@ constexpr milliseconds kFirstPoll{5};
 constexpr milliseconds kMaxPoll{500};
 constexpr std::chrono::minutes kGiveUpAfter{2};
 
-constexpr std::string_view kTransactionStatus = "SELECT pg_xact_status($1::xid8)";
+constexpr std::string_view kTransactionStatusSql = "SELECT pg_xact_status($1::xid8)";
 
 // "committed", "aborted", "in progress", or "" when it cannot be told now.
 Task<std::string> TransactionStatus(pg::Pool& pool, const std::string& xid) {
     std::string status;
     try {
-        auto rows = co_await pool.Execute(kTransactionStatus, xid);
+        auto rows = co_await pool.Execute(kTransactionStatusSql, xid);
         // NULL: too old to be known, so long finished; treat as committed.
         status = rows.IsNull(0, 0) ? "committed" : std::string(rows.Text(0, 0));
     } catch (const std::exception& e) {
@@ -99,11 +99,13 @@ Task<void> HandleCancelled(std::shared_ptr<ReservationStore> reservations,
 
 }  // namespace
 
+constexpr std::string_view kCurrentTransactionSql = "SELECT pg_current_xact_id()::text";
+
 Task<void> CommittedStockInvalidator::AfterCommit(pg::Connection& c,
                                                   std::vector<std::string> product_ids) {
     std::sort(product_ids.begin(), product_ids.end());
     product_ids.erase(std::unique(product_ids.begin(), product_ids.end()), product_ids.end());
-    auto rows = co_await c.Execute("SELECT pg_current_xact_id()::text");
+    auto rows = co_await c.Execute(kCurrentTransactionSql);
     std::string xid(rows.Text(0, 0));
     auto executor = co_await asio::this_coro::executor;
     Spawn(executor, InvalidateWhenCommitted(pool_, cache_, std::move(xid), std::move(product_ids)),
@@ -116,7 +118,8 @@ Task<void> CommittedStockInvalidator::AfterCommit(pg::Connection& c,
 bus::BatchHandler ReserveStockOnOrderPlaced(
     std::shared_ptr<ReservationStore> reservations,
     std::shared_ptr<CommittedStockInvalidator> invalidator) {
-    return [reservations, invalidator](pg::Connection& c, std::span<const bus::Event> events) {
+    return [reservations = std::move(reservations), invalidator = std::move(invalidator)](
+               pg::Connection& c, std::span<const bus::Event> events) {
         return HandlePlaced(reservations, invalidator, c, events);
     };
 }
@@ -124,7 +127,8 @@ bus::BatchHandler ReserveStockOnOrderPlaced(
 bus::BatchHandler ReleaseStockOnOrderCancelled(
     std::shared_ptr<ReservationStore> reservations,
     std::shared_ptr<CommittedStockInvalidator> invalidator) {
-    return [reservations, invalidator](pg::Connection& c, std::span<const bus::Event> events) {
+    return [reservations = std::move(reservations), invalidator = std::move(invalidator)](
+               pg::Connection& c, std::span<const bus::Event> events) {
         return HandleCancelled(reservations, invalidator, c, events);
     };
 }

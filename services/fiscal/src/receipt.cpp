@@ -39,7 +39,7 @@ PaymentCaptured ReadPaymentCaptured(const json::value& payload) {
 // of two first deliveries. Two equality probes rather than one OR: each is an index
 // lookup, where the OR was planned as a scan of the whole table in cached plans made
 // while the table was small.
-constexpr std::string_view kIssue = R"(
+constexpr std::string_view kIssueSql = R"(
 INSERT INTO receipts (id, order_id, payment_id, user_id, amount, currency)
 SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::bigint, $6::text
 WHERE NOT EXISTS (SELECT 1 FROM receipts WHERE order_id = $2::uuid)
@@ -51,8 +51,8 @@ RETURNING number, to_char(issued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS
 Task<std::optional<Receipt>> IssueReceipt(pg::Connection& c, const PaymentCaptured& p) {
     Receipt r{
         Uuid::V7().ToString(), 0, p.order_id, p.payment_id, p.user_id, p.amount, p.currency, "", 0};
-    auto rows =
-        co_await c.Execute(kIssue, r.id, p.order_id, p.payment_id, p.user_id, p.amount, p.currency);
+    auto rows = co_await c.Execute(kIssueSql, r.id, p.order_id, p.payment_id, p.user_id, p.amount,
+                                   p.currency);
     if (rows.Rows() == 0) co_return std::nullopt;
     r.number = rows.Int(0, 0);
     r.issued_at = std::string(rows.Text(0, 1));

@@ -6,26 +6,19 @@
 
 #include <keel/bus/bus.hpp>
 #include <keel/core/uuid.hpp>
-#include <keel/pg/migrations.hpp>
 #include <keel/testing/bus.hpp>
 #include <keel/testing/coro_test.hpp>
-#include <keel/testing/servers.hpp>
+#include <keel/testing/pg.hpp>
 
+#include "migrations.hpp"
 #include "receipt.hpp"
 #include "receipt_store.hpp"
 
 namespace keel::fiscal {
-std::span<const pg::Migration> Migrations();
 namespace {
 namespace json = boost::json;
 
 Task<void> Nothing() { co_return; }
-
-Task<std::shared_ptr<pg::Pool>> Database(const std::string& name) {
-    pg::PoolOptions options;
-    options.dsn = testing::PgServer::Shared().CreateDatabase(name);
-    co_return pg::Pool::Create(co_await asio::this_coro::executor, options);
-}
 
 struct Listener {
     std::mutex mutex;
@@ -54,15 +47,14 @@ Task<void> Capture(bus::Bus& payments, const json::value& payload) {
 
 KEEL_CORO_TEST(ReceiptConsumer, ARepeatedPaymentIsReceiptedOnce) {
     auto executor = co_await asio::this_coro::executor;
-    auto pool = co_await Database("fiscal_bus");
-    co_await pg::Migrate(*pool, Migrations(), "fiscal");
+    auto pool = co_await testing::MigratedPool("fiscal_bus", Migrations(), "fiscal");
     auto fiscal = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings("fiscal"));
     fiscal->Publishes("fiscal.receipt_issued.v1");
     fiscal->Subscribe("payments.payment_captured.v1", ReceiptHandler(*fiscal));
     co_await fiscal->Start();
 
     Listener listener;
-    auto payments_pool = co_await Database("fiscal_bus_payments");
+    auto payments_pool = co_await testing::FreshPool("fiscal_bus_payments");
     auto payments =
         bus::Bus::Create(executor, payments_pool, keel::testing::TestBusSettings("payments"));
     payments->Publishes("payments.payment_captured.v1");

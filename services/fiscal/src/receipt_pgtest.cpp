@@ -1,24 +1,16 @@
 // Receipts against a real PostgreSQL: one per payment and per order, whatever
 // delivers the payment twice, and the reads of the API.
 #include <keel/core/uuid.hpp>
-#include <keel/pg/migrations.hpp>
+#include <keel/testing/concurrent.hpp>
 #include <keel/testing/coro_test.hpp>
-#include <keel/testing/servers.hpp>
+#include <keel/testing/pg.hpp>
 
+#include "migrations.hpp"
 #include "receipt.hpp"
 #include "receipt_store.hpp"
 
 namespace keel::fiscal {
-std::span<const pg::Migration> Migrations();
 namespace {
-
-Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
-    pg::PoolOptions options;
-    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
-    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
-    co_await pg::Migrate(*pool, Migrations(), "fiscal");
-    co_return pool;
-}
 
 std::string NewId() { return Uuid::V7().ToString(); }
 
@@ -37,7 +29,7 @@ Task<std::optional<Receipt>> Issue(pg::Pool& pool, PaymentCaptured payment) {
 }
 
 KEEL_CORO_TEST(Receipts, EachPaymentAndEachOrderGetsExactlyOne) {
-    auto pool = co_await MigratedPool("fiscal_once");
+    auto pool = co_await testing::MigratedPool("fiscal_once", Migrations(), "fiscal");
     ReceiptStore store(pool);
     const auto user = NewId();
     const auto payment = Payment(user, 1250);
@@ -72,35 +64,26 @@ KEEL_CORO_TEST(Receipts, EachPaymentAndEachOrderGetsExactlyOne) {
     EXPECT_EQ(stats.distinct_orders, 2);
 }
 
+Task<void> IssueCounted(std::shared_ptr<pg::Pool> pool, PaymentCaptured payment, int* issued) {
+    const auto receipt = co_await Issue(*pool, std::move(payment));
+    if (receipt) ++*issued;
+}
+
 KEEL_CORO_TEST(Receipts, ConcurrentDeliveriesOfOnePaymentIssueOne) {
-    auto pool = co_await MigratedPool("fiscal_race");
+    auto pool = co_await testing::MigratedPool("fiscal_race", Migrations(), "fiscal");
     const auto payment = Payment(NewId(), 500);
-    std::size_t remaining = 12;
     int issued = 0;
-    std::exception_ptr failure;
-    auto deliver = [&]() -> Task<void> {
-        if (co_await Issue(*pool, payment)) ++issued;
-    };
-    auto executor = co_await asio::this_coro::executor;
-    for (std::size_t i = 0; i < 12; ++i) {
-        asio::co_spawn(executor, deliver(), [&](std::exception_ptr e) {
-            if (e && !failure) failure = e;
-            --remaining;
-        });
-    }
-    asio::steady_timer timer(executor);
-    while (remaining > 0) {
-        timer.expires_after(std::chrono::milliseconds(5));
-        co_await timer.async_wait(asio::use_awaitable);
-    }
-    EXPECT_FALSE(failure);
+    std::vector<Task<void>> deliveries;
+    deliveries.reserve(12);
+    for (int i = 0; i < 12; ++i) deliveries.push_back(IssueCounted(pool, payment, &issued));
+    co_await testing::RunConcurrently(std::move(deliveries));
     EXPECT_EQ(issued, 1);
     auto count = co_await pool->Execute("SELECT count(*) FROM receipts");
     EXPECT_EQ(count.Int(0, 0), 1);
 }
 
 KEEL_CORO_TEST(Receipts, ListsByOwnerAndOrderNewestFirst) {
-    auto pool = co_await MigratedPool("fiscal_list");
+    auto pool = co_await testing::MigratedPool("fiscal_list", Migrations(), "fiscal");
     ReceiptStore store(pool);
     const auto ann = NewId();
     const auto bob = NewId();

@@ -51,7 +51,7 @@ Task<Response> Stats(std::shared_ptr<FiscalContext> ctx, RequestContext&) {
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<FiscalContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<FiscalContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

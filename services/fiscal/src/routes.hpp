@@ -12,6 +12,6 @@ struct FiscalContext {
 };
 
 /// GET /api/fiscal/receipts (access token) and /internal/receipts/stats (service token).
-http::Router MakeRouter(std::shared_ptr<FiscalContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<FiscalContext>& ctx);
 
 }  // namespace keel::fiscal

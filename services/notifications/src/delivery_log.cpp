@@ -17,7 +17,7 @@ std::int64_t Number(const boost::json::object& payload, std::string_view key) {
 }
 
 // The chat is looked up now: a chat linked later does not receive earlier news.
-constexpr std::string_view kInsertDelivery = R"(
+constexpr std::string_view kInsertDeliverySql = R"(
 INSERT INTO deliveries (event_id, user_id, kind, order_id, chat_id, text, status, last_error)
 SELECT $1::uuid, u.user_id, $3, $4::uuid, c.telegram_chat_id, $5,
        CASE WHEN c.telegram_chat_id IS NULL THEN 'skipped' ELSE 'pending' END,
@@ -30,7 +30,7 @@ Task<void> RecordDelivery(pg::Connection& c, const bus::Event& event, std::strin
     const auto& payload = event.payload.as_object();
     const auto user_id = Text(payload, "user_id");
     const auto order_id = Text(payload, "order_id");
-    auto result = co_await c.Execute(kInsertDelivery, event.envelope.event_id, user_id, kind,
+    auto result = co_await c.Execute(kInsertDeliverySql, event.envelope.event_id, user_id, kind,
                                      order_id, text, kNoLinkedChat);
     if (result.Affected() == 0) {
         log::Info("delivery exists already; event ignored",
@@ -40,7 +40,7 @@ Task<void> RecordDelivery(pg::Connection& c, const bus::Event& event, std::strin
 
 }  // namespace
 
-constexpr std::string_view kUpsertContact = R"(
+constexpr std::string_view kUpsertContactSql = R"(
 INSERT INTO contacts (user_id, telegram_chat_id, updated_at)
 VALUES ($1::uuid, $2::bigint, timestamptz 'epoch' + $3::bigint * interval '1 millisecond')
 ON CONFLICT (user_id) DO UPDATE
@@ -51,7 +51,7 @@ Task<void> OnProfileUpdated(pg::Connection& c, const bus::Event& event) {
     const auto& payload = event.payload.as_object();
     const auto& chat = payload.at("telegram_chat_id");
     const pg::Param chat_id = chat.is_null() ? pg::Null() : pg::P(chat.to_number<std::int64_t>());
-    co_await c.Execute(kUpsertContact, Text(payload, "user_id"), chat_id,
+    co_await c.Execute(kUpsertContactSql, Text(payload, "user_id"), chat_id,
                        Number(payload, "updated_at"));
 }
 
@@ -83,7 +83,7 @@ void SubscribeConsumers(bus::Bus& bus) {
     bus.Subscribe(kReceiptIssued, bus::EventHandler(OnReceiptIssued));
 }
 
-constexpr std::string_view kForUser = R"(
+constexpr std::string_view kForUserSql = R"(
 SELECT id, kind, order_id, status, text,
        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
        to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
@@ -94,7 +94,7 @@ LIMIT $2)";
 Task<std::vector<DeliveryView>> DeliveryLog::ForUser(const std::string& user_id, int limit) {
     std::vector<DeliveryView> out;
     if (!Uuid::Parse(user_id)) co_return out;
-    auto rows = co_await pool_->Execute(kForUser, user_id, limit);
+    auto rows = co_await pool_->Execute(kForUserSql, user_id, limit);
     for (int i = 0; i < rows.Rows(); ++i) {
         out.push_back(DeliveryView{rows.Int(i, 0), std::string(rows.Text(i, 1)),
                                    std::string(rows.Text(i, 2)), std::string(rows.Text(i, 3)),
@@ -104,7 +104,7 @@ Task<std::vector<DeliveryView>> DeliveryLog::ForUser(const std::string& user_id,
     co_return out;
 }
 
-constexpr std::string_view kStats = R"(
+constexpr std::string_view kStatsSql = R"(
 SELECT count(*) FILTER (WHERE status = 'sent'),
        count(*) FILTER (WHERE status = 'pending'),
        count(*) FILTER (WHERE status = 'failed'),
@@ -114,7 +114,7 @@ SELECT count(*) FILTER (WHERE status = 'sent'),
 FROM deliveries)";
 
 Task<DeliveryStats> DeliveryLog::Stats() {
-    auto r = co_await pool_->Execute(kStats);
+    auto r = co_await pool_->Execute(kStatsSql);
     co_return DeliveryStats{r.Int(0, 0), r.Int(0, 1), r.Int(0, 2), r.Int(0, 3), r.Int(0, 4)};
 }
 

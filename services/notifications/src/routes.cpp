@@ -46,7 +46,7 @@ Task<Response> Stats(std::shared_ptr<NotificationsContext> ctx, RequestContext&)
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<NotificationsContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<NotificationsContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

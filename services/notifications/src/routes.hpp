@@ -12,6 +12,6 @@ struct NotificationsContext {
 };
 
 /// The caller's delivery log, and delivery statistics for tests and operators.
-http::Router MakeRouter(std::shared_ptr<NotificationsContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<NotificationsContext>& ctx);
 
 }  // namespace keel::notifications

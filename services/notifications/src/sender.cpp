@@ -21,8 +21,8 @@ struct DeliverySender::Due {
 
 // Claims one due delivery and commits the claim before the call to Telegram: two
 // senders never take the same row, and a sender killed during the call leaves it
-// 'sending' (see kGiveUpOnStale) instead of sending it again on the next pass.
-constexpr std::string_view kClaimDue = R"(
+// 'sending' (see kGiveUpOnStaleSql) instead of sending it again on the next pass.
+constexpr std::string_view kClaimDueSql = R"(
 UPDATE deliveries SET status = 'sending', sending_since = clock_timestamp()
 WHERE id = (SELECT id FROM deliveries
             WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
@@ -34,30 +34,30 @@ RETURNING id, chat_id, text, attempts)";
 // A live sender settles a claim within the Telegram call's deadline; one older than a
 // minute belongs to a sender that died during the call. Whether Telegram got it is
 // unknown: not resending is what keeps a message from ever arriving twice.
-constexpr std::string_view kGiveUpOnStale = R"(
+constexpr std::string_view kGiveUpOnStaleSql = R"(
 UPDATE deliveries SET status = 'unknown',
        last_error = 'the sender stopped during the Telegram call; not resent so that it never arrives twice'
 WHERE status = 'sending' AND sending_since < clock_timestamp() - interval '60 seconds')";
 
-constexpr std::string_view kMarkSent = R"(
+constexpr std::string_view kMarkSentSql = R"(
 UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = clock_timestamp(),
                       telegram_message_id = $2, last_error = NULL
 WHERE id = $1)";
 
-constexpr std::string_view kRetryLater = R"(
+constexpr std::string_view kRetryLaterSql = R"(
 UPDATE deliveries SET status = 'pending', attempts = attempts + 1, last_error = $3,
                       next_attempt_at = clock_timestamp() + $2::bigint * interval '1 millisecond'
 WHERE id = $1)";
 
-constexpr std::string_view kMarkFailed = R"(
+constexpr std::string_view kMarkFailedSql = R"(
 UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $2
 WHERE id = $1)";
 
 Task<int> DeliverySender::RunOnce() {
-    co_await pool_->Execute(kGiveUpOnStale);
+    co_await pool_->Execute(kGiveUpOnStaleSql);
     int tried = 0;
     while (tried < options_.batch) {
-        auto rows = co_await pool_->Execute(kClaimDue);
+        auto rows = co_await pool_->Execute(kClaimDueSql);
         if (rows.Rows() == 0) break;
         const Due row{rows.Int(0, 0), rows.Int(0, 1), std::string(rows.Text(0, 2)),
                       static_cast<int>(rows.Int(0, 3))};
@@ -87,43 +87,48 @@ Task<void> DeliverySender::Tick() {
 // Records the outcome of sending `row`; false when the pass should stop here.
 Task<bool> DeliverySender::SendOne(const Due& row) {
     const SendOutcome outcome = co_await telegram_->SendMessage(row.chat_id, row.text);
-    const int attempts = row.attempts + 1;
     using Kind = SendOutcome::Kind;
     switch (outcome.kind) {
         case Kind::kSent: {
             const pg::Param message_id =
                 outcome.message_id ? pg::P(*outcome.message_id) : pg::Null();
-            co_await pool_->Execute(kMarkSent, row.id, message_id);
+            co_await pool_->Execute(kMarkSentSql, row.id, message_id);
             co_return true;
         }
         case Kind::kRejected:
             log::Warn("telegram refused a message",
                       {{"delivery_id", row.id}, {"error", outcome.error}});
-            co_await pool_->Execute(kMarkFailed, row.id, outcome.error);
+            co_await pool_->Execute(kMarkFailedSql, row.id, outcome.error);
             co_return true;
         case Kind::kRetryAfter: {
             const std::int64_t wait_ms =
                 std::chrono::duration_cast<std::chrono::milliseconds>(outcome.retry_after).count();
-            co_await pool_->Execute(kRetryLater, row.id, wait_ms, outcome.error);
+            co_await pool_->Execute(kRetryLaterSql, row.id, wait_ms, outcome.error);
             co_return false;
         }
         case Kind::kTransient:
             break;
     }
+    co_await RetryOrGiveUp(row, outcome);
+    co_return false;
+}
+
+// A transient failure: pending again after the backoff, or failed at max_attempts.
+Task<void> DeliverySender::RetryOrGiveUp(const Due& row, const SendOutcome& outcome) {
+    const int attempts = row.attempts + 1;
     if (attempts >= options_.max_attempts) {
         log::Warn("giving up on a message", {{"delivery_id", row.id},
                                              {"attempts", static_cast<std::int64_t>(attempts)},
                                              {"error", outcome.error}});
-        co_await pool_->Execute(kMarkFailed, row.id, outcome.error);
-    } else {
-        const std::int64_t wait_ms = Backoff(attempts, options_).count();
-        log::Info("message not sent; retrying later",
-                  {{"delivery_id", row.id},
-                   {"attempts", static_cast<std::int64_t>(attempts)},
-                   {"error", outcome.error}});
-        co_await pool_->Execute(kRetryLater, row.id, wait_ms, outcome.error);
+        co_await pool_->Execute(kMarkFailedSql, row.id, outcome.error);
+        co_return;
     }
-    co_return false;
+    const std::int64_t wait_ms = Backoff(attempts, options_).count();
+    log::Info("message not sent; retrying later",
+              {{"delivery_id", row.id},
+               {"attempts", static_cast<std::int64_t>(attempts)},
+               {"error", outcome.error}});
+    co_await pool_->Execute(kRetryLaterSql, row.id, wait_ms, outcome.error);
 }
 
 }  // namespace keel::notifications

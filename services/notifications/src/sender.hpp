@@ -42,6 +42,7 @@ public:
 private:
     struct Due;
     Task<bool> SendOne(const Due& row);
+    Task<void> RetryOrGiveUp(const Due& row, const SendOutcome& outcome);
 
     std::shared_ptr<pg::Pool> pool_;
     std::shared_ptr<TelegramClient> telegram_;

@@ -1,5 +1,5 @@
-// Consumers, delivery log and sender against real PostgreSQL and the fake Telegram Bot
-// API (tests/fakes/telegram/fake_telegram.py, started per test on a free port).
+// The sender against a real PostgreSQL and the fake Telegram Bot API
+// (tests/fakes/telegram/fake_telegram.py, started per test on a free port).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,26 +14,31 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json/parse.hpp>
 
-#include <keel/bus/codec.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/http/json_body.hpp>
-#include <keel/pg/migrations.hpp>
 #include <keel/testing/coro_test.hpp>
+#include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
 
+#include "delivery_fixtures.hpp"
 #include "delivery_log.hpp"
-#include "routes.hpp"
+#include "migrations.hpp"
 #include "sender.hpp"
 #include "telegram.hpp"
 
 extern char** environ;
 
 namespace keel::notifications {
-std::span<const pg::Migration> Migrations();
 namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
+using fixtures::Confirmed;
+using fixtures::Handle;
+using fixtures::Profile;
+using fixtures::Receipt;
+using fixtures::Scalar;
+using fixtures::Text;
 
 constexpr const char* kToken = "123456:test-token_XYZ";
 
@@ -99,166 +104,6 @@ private:
     std::string base_;
 };
 
-Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
-    pg::PoolOptions options;
-    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
-    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
-    co_await pg::Migrate(*pool, Migrations(), "notifications");
-    co_return pool;
-}
-
-// An event as the consumer hands it over: the payload went through its Avro schema.
-bus::Event MakeEvent(const std::string& topic, const json::value& payload,
-                     std::string event_id = Uuid::V7().ToString()) {
-    const auto& codec = bus::Codec::Embedded();
-    bus::Event e;
-    e.envelope.event_id = std::move(event_id);
-    e.envelope.topic = topic;
-    e.payload = codec.Decode(topic, codec.Encode(topic, payload));
-    return e;
-}
-
-using Handler = Task<void> (*)(pg::Connection&, const bus::Event&);
-
-Task<void> Handle(pg::Pool& pool, Handler handler, const bus::Event& event) {
-    auto body = [&](pg::Connection& c) -> Task<void> { co_await handler(c, event); };
-    co_await pool.Transaction(body);
-}
-
-Task<void> Profile(pg::Pool& pool, const std::string& user, std::optional<std::int64_t> chat,
-                   std::int64_t updated_at) {
-    json::object p{{"user_id", user},
-                   {"email", "u@example.com"},
-                   {"display_name", "u"},
-                   {"telegram_chat_id", nullptr},
-                   {"updated_at", updated_at}};
-    if (chat) p["telegram_chat_id"] = *chat;
-    const json::value payload = std::move(p);
-    co_await Handle(pool, OnProfileUpdated, MakeEvent(kProfileUpdated, payload));
-}
-
-json::array Items(std::int64_t total) {
-    return json::array{json::object{
-        {"product_id", Uuid::V7().ToString()}, {"quantity", 1}, {"unit_price", total}}};
-}
-
-bus::Event Confirmed(const std::string& order, const std::string& user, std::int64_t total) {
-    const json::value payload = json::object{
-        {"order_id", order}, {"user_id", user},   {"items", Items(total)},
-        {"total", total},    {"currency", "USD"}, {"payment_id", Uuid::V7().ToString()}};
-    return MakeEvent(kOrderConfirmed, payload);
-}
-
-bus::Event Cancelled(const std::string& order, const std::string& user, std::int64_t total) {
-    const json::value payload =
-        json::object{{"order_id", order}, {"user_id", user},   {"items", Items(total)},
-                     {"total", total},    {"currency", "EUR"}, {"reason", "payment declined"}};
-    return MakeEvent(kOrderCancelled, payload);
-}
-
-bus::Event Receipt(const std::string& order, const std::string& user, std::int64_t number,
-                   std::int64_t amount) {
-    const json::value payload = json::object{{"receipt_id", Uuid::V7().ToString()},
-                                             {"receipt_number", number},
-                                             {"order_id", order},
-                                             {"payment_id", Uuid::V7().ToString()},
-                                             {"user_id", user},
-                                             {"amount", amount},
-                                             {"currency", "USD"},
-                                             {"issued_at", 1'700'000'000'000}};
-    return MakeEvent(kReceiptIssued, payload);
-}
-
-Task<std::int64_t> Scalar(pg::Pool& pool, const std::string& sql) {
-    auto r = co_await pool.Execute(sql);
-    co_return r.IsNull(0, 0) ? -1 : r.Int(0, 0);
-}
-
-Task<std::string> Text(pg::Pool& pool, const std::string& sql) {
-    auto r = co_await pool.Execute(sql);
-    co_return r.Rows() == 0 || r.IsNull(0, 0) ? std::string("<null>") : std::string(r.Text(0, 0));
-}
-
-// Calls a route's handler as the server would after authentication.
-Task<json::value> Call(const http::Router& router, const std::string& path,
-                       const http::Principal& principal) {
-    http::Request request{http::Verb::get, path, 11};
-    std::vector<std::pair<std::string_view, std::string_view>> params;
-    const auto match = router.Find(http::Verb::get, path, params);
-    if (!match.route) throw std::runtime_error("no route " + path);
-    http::RequestContext ctx(request, "test-request", "127.0.0.1");
-    ctx.SetPrincipal(principal);
-    auto response = co_await match.route->handler(ctx);
-    EXPECT_EQ(response.result(), http::Status::ok);
-    co_return json::parse(response.body());
-}
-
-KEEL_CORO_TEST(Deliveries, OnePerEventToTheChatLinkedAtThatTimeOrSkipped) {
-    auto pool = co_await MigratedPool("notify_events");
-    const auto ann = Uuid::V7().ToString(), bob = Uuid::V7().ToString();
-    const auto o1 = Uuid::V7().ToString(), o2 = Uuid::V7().ToString(), o3 = Uuid::V7().ToString();
-    co_await Profile(*pool, ann, 1001, 2000);
-
-    const auto confirmed = Confirmed(o1, ann, 1200);
-    co_await Handle(*pool, OnOrderConfirmed, confirmed);
-    co_await Handle(*pool, OnOrderConfirmed, confirmed);  // the same event again: no new row
-    co_await Handle(*pool, OnOrderCancelled, Cancelled(o2, bob, 550));
-    co_await Handle(*pool, OnReceiptIssued, Receipt(o1, ann, 42, 1200));
-
-    EXPECT_EQ(co_await Scalar(*pool, "SELECT count(*) FROM deliveries"), 3);
-    EXPECT_EQ(co_await Text(*pool,
-                            "SELECT status || ' ' || chat_id || ' ' || text FROM deliveries "
-                            "WHERE kind = 'order_confirmed'"),
-              "pending 1001 Order " + o1 + " is confirmed. Total: 12.00 USD.");
-    EXPECT_EQ(co_await Text(*pool,
-                            "SELECT status || ' ' || last_error || ' ' || text FROM deliveries "
-                            "WHERE kind = 'order_cancelled' AND chat_id IS NULL"),
-              "skipped no linked Telegram chat Order " + o2 +
-                  " (5.50 EUR) was cancelled: payment declined.");
-    EXPECT_EQ(co_await Text(*pool, "SELECT text FROM deliveries WHERE kind = 'receipt_issued'"),
-              "Receipt No. 42 for order " + o1 + ": 12.00 USD.");
-
-    // Profile events out of order: an older one changes nothing, a newer unlinks.
-    co_await Profile(*pool, ann, 999, 1000);
-    EXPECT_EQ(co_await Scalar(*pool, "SELECT telegram_chat_id FROM contacts"), 1001);
-    co_await Profile(*pool, ann, std::nullopt, 3000);
-    EXPECT_EQ(co_await Scalar(*pool, "SELECT telegram_chat_id FROM contacts"), -1);
-    co_await Handle(*pool, OnOrderConfirmed, Confirmed(o3, ann, 100));
-    EXPECT_EQ(co_await Text(*pool, "SELECT status FROM deliveries WHERE order_id = '" + o3 + "'"),
-              "skipped");
-
-    auto ctx = std::make_shared<NotificationsContext>();
-    ctx->log = std::make_shared<DeliveryLog>(pool);
-    const auto router = MakeRouter(ctx);
-    const http::Principal service{"tests", "service"};
-    EXPECT_EQ(co_await Call(router, "/internal/deliveries/stats", service),
-              json::parse(R"({"sent":0,"pending":2,"failed":0,"skipped":2,"duplicate_events":0})"));
-    // orders says "confirmed" twice for one order (two event ids): counted.
-    co_await Handle(*pool, OnOrderConfirmed, Confirmed(o1, ann, 1200));
-    EXPECT_EQ((co_await Call(router, "/internal/deliveries/stats", service)).at("duplicate_events"),
-              1);
-
-    const http::Principal ann_user{ann, "user"}, bob_user{bob, "user"};
-    const auto mine = co_await Call(router, "/api/notifications/me", ann_user);
-    const auto& items = mine.at("items").as_array();
-    EXPECT_EQ(items.size(), 4u);
-    if (items.size() == 4) {
-        const auto& newest = items[0].as_object();
-        EXPECT_EQ(newest.at("order_id").as_string(), o1);
-        EXPECT_EQ(newest.at("kind").as_string(), "order_confirmed");
-        EXPECT_EQ(items[1].at("order_id").as_string(), o3);
-        EXPECT_EQ(items[1].at("status").as_string(), "skipped");
-        EXPECT_EQ(items[3].at("text").as_string(),
-                  "Order " + o1 + " is confirmed. Total: 12.00 USD.");
-        EXPECT_TRUE(newest.at("sent_at").is_null());
-        EXPECT_EQ(newest.size(), 7u);
-        EXPECT_TRUE(newest.at("id").is_int64());
-        EXPECT_EQ(newest.at("created_at").as_string().size(), 24u);  // 2026-01-02T03:04:05.678Z
-    }
-    const auto bobs = co_await Call(router, "/api/notifications/me", bob_user);
-    EXPECT_EQ(bobs.at("items").as_array().size(), 1u);
-}
-
 // The fake's control endpoints.
 Task<json::value> FakeCall(http::Client& client, const FakeTelegram& fake, http::Verb verb,
                            const std::string& path, std::string body = {}) {
@@ -290,7 +135,7 @@ struct Rig {
 Task<Rig> MakeRig(const std::string& db, const std::string& base,
                   std::chrono::milliseconds deadline = 5s) {
     Rig rig;
-    rig.pool = co_await MigratedPool(db);
+    rig.pool = co_await testing::MigratedPool(db, Migrations(), "notifications");
     rig.http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
     TelegramSettings settings;
     settings.api_base = base;

@@ -25,26 +25,27 @@ StockReserved ReadStockReserved(const json::value& payload) {
     return order;
 }
 
-constexpr std::string_view kLockOrder =
+constexpr std::string_view kLockOrderSql =
     "SELECT pg_advisory_xact_lock(hashtextextended('payments:order:' || $1, 0))";
-constexpr std::string_view kDecided = R"(
+constexpr std::string_view kDecidedSql = R"(
 SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE order_id = $1)
     OR EXISTS (SELECT 1 FROM payment_declines WHERE order_id = $1))";
 // Checked and debited in one statement: concurrent captures of one wallet queue on
 // its row and each re-checks the balance it finds.
-constexpr std::string_view kDebit = R"(
+constexpr std::string_view kDebitSql = R"(
 UPDATE wallets SET balance = balance - $2, updated_at = now()
 WHERE user_id = $1 AND currency = $3 AND balance >= $2)";
-constexpr std::string_view kWalletCurrency = "SELECT currency FROM wallets WHERE user_id = $1";
-constexpr std::string_view kDecline = R"(
+constexpr std::string_view kDeclineSql = R"(
 INSERT INTO payment_declines (order_id, user_id, amount, currency, reason)
 VALUES ($1, $2, $3, $4, $5))";
 
 namespace {
 
+constexpr std::string_view kWalletCurrencySql = "SELECT currency FROM wallets WHERE user_id = $1";
+
 // Why the conditional debit matched no row.
 Task<std::string> DeclineReason(pg::Connection& c, const StockReserved& order) {
-    auto wallet = co_await c.Execute(kWalletCurrency, order.user_id);
+    auto wallet = co_await c.Execute(kWalletCurrencySql, order.user_id);
     if (wallet.Rows() == 0) co_return kNoWallet;
     if (wallet.Text(0, 0) != order.currency) co_return kCurrencyMismatch;
     co_return kInsufficientFunds;
@@ -55,8 +56,8 @@ Task<std::string> DeclineReason(pg::Connection& c, const StockReserved& order) {
 Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& order,
                                     const std::string& currency) {
     CaptureDecision decision;
-    co_await c.Execute(kLockOrder, order.order_id);
-    auto decided = co_await c.Execute(kDecided, order.order_id);
+    co_await c.Execute(kLockOrderSql, order.order_id);
+    auto decided = co_await c.Execute(kDecidedSql, order.order_id);
     if (decided.Bool(0, 0)) co_return decision;  // kAlreadyDecided
 
     decision.kind = CaptureDecision::Kind::kDeclined;
@@ -65,7 +66,7 @@ Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& orde
     } else if (order.currency != currency) {
         decision.reason = kCurrencyMismatch;
     } else {
-        auto debited = co_await c.Execute(kDebit, order.user_id, order.total, order.currency);
+        auto debited = co_await c.Execute(kDebitSql, order.user_id, order.total, order.currency);
         if (debited.Affected() == 1) {
             decision.kind = CaptureDecision::Kind::kCaptured;
             decision.payment_id = Uuid::V7().ToString();
@@ -82,7 +83,7 @@ Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& orde
         }
         decision.reason = co_await DeclineReason(c, order);
     }
-    co_await c.Execute(kDecline, order.order_id, order.user_id, order.total, order.currency,
+    co_await c.Execute(kDeclineSql, order.order_id, order.user_id, order.total, order.currency,
                        decision.reason);
     co_return decision;
 }
@@ -125,7 +126,7 @@ Task<void> HandleStockReserved(bus::Bus* bus, std::string currency, pg::Connecti
 // instead of deadlocking, which PostgreSQL detects only after deadlock_timeout (1 s)
 // and resolves by failing one batch. Events whose payload does not parse lock
 // nothing here; their handler fails on its own.
-constexpr std::string_view kLockWallets =
+constexpr std::string_view kLockWalletsSql =
     "SELECT 1 FROM wallets WHERE user_id = ANY($1::uuid[]) ORDER BY user_id FOR UPDATE";
 
 Task<void> LockWallets(pg::Connection& c, std::span<const bus::Event> events) {
@@ -138,7 +139,7 @@ Task<void> LockWallets(pg::Connection& c, std::span<const bus::Event> events) {
         users += user->get_string();
     }
     users += '}';
-    if (users.size() > 2) co_await c.Execute(kLockWallets, users);
+    if (users.size() > 2) co_await c.Execute(kLockWalletsSql, users);
 }
 
 Task<void> HandleBatch(bus::Bus* bus, std::string currency, pg::Connection& c,

@@ -2,29 +2,22 @@
 // payments.payment_captured.v1 or payments.payment_declined.v1 out per order.
 #include <mutex>
 
-#include <boost/asio/detached.hpp>
 #include <boost/json/object.hpp>
 
 #include <keel/bus/bus.hpp>
 #include <keel/core/uuid.hpp>
-#include <keel/pg/migrations.hpp>
 #include <keel/testing/bus.hpp>
+#include <keel/testing/concurrent.hpp>
 #include <keel/testing/coro_test.hpp>
-#include <keel/testing/servers.hpp>
+#include <keel/testing/pg.hpp>
 
 #include "capture.hpp"
+#include "migrations.hpp"
 #include "wallet_store.hpp"
 
 namespace keel::payments {
-std::span<const pg::Migration> Migrations();
 namespace {
 namespace json = boost::json;
-
-Task<std::shared_ptr<pg::Pool>> Database(const std::string& name) {
-    pg::PoolOptions options;
-    options.dsn = testing::PgServer::Shared().CreateDatabase(name);
-    co_return pg::Pool::Create(co_await asio::this_coro::executor, options);
-}
 
 Task<void> Nothing() { co_return; }
 
@@ -58,10 +51,9 @@ Task<void> Reserve(bus::Bus& catalog, const std::string& order_id, const std::st
     co_await catalog.Transaction(body);
 }
 
-// Payments' bus on a migrated database (Start creates the outbox), consuming
+// Payments' bus on its migrated database (Start creates the outbox), consuming
 // catalog.stock_reserved.v1 when `consume`.
 Task<std::shared_ptr<bus::Bus>> StartPayments(std::shared_ptr<pg::Pool> pool, bool consume) {
-    co_await pg::Migrate(*pool, Migrations(), "payments");
     auto executor = co_await asio::this_coro::executor;
     auto payments = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings("payments"));
     payments->Publishes("payments.payment_captured.v1");
@@ -73,11 +65,11 @@ Task<std::shared_ptr<bus::Bus>> StartPayments(std::shared_ptr<pg::Pool> pool, bo
 
 KEEL_CORO_TEST(CaptureConsumer, OneDecisionPerOrderReachesTheBus) {
     auto executor = co_await asio::this_coro::executor;
-    auto pool = co_await Database("payments_bus");
+    auto pool = co_await testing::MigratedPool("payments_bus", Migrations(), "payments");
     auto payments = co_await StartPayments(pool, true);
 
     Listener heard;
-    auto catalog_pool = co_await Database("payments_bus_catalog");
+    auto catalog_pool = co_await testing::FreshPool("payments_bus_catalog");
     auto catalog =
         bus::Bus::Create(executor, catalog_pool, keel::testing::TestBusSettings("catalog"));
     catalog->Publishes("catalog.stock_reserved.v1");
@@ -141,23 +133,20 @@ bus::Event StockReservedEvent(bus::Bus& origin, const std::string& user_id, std:
 }
 
 Task<void> HandleInTransaction(std::shared_ptr<pg::Pool> pool, const bus::BatchHandler* handler,
-                               const std::vector<bus::Event>* batch, std::string* error,
-                               int* running) {
+                               const std::vector<bus::Event>* batch, std::string* error) {
     auto body = [&](pg::Connection& c) -> Task<void> { co_await (*handler)(c, *batch); };
     try {
         co_await pool->Transaction(body);
     } catch (const std::exception& e) {
         *error = e.what();
     }
-    --*running;
 }
 
 // Batches handled at once by different workers, sharing two wallets in opposite
 // order: both commit (the wallets are locked in one order up front), neither is
 // chosen as a deadlock victim.
 KEEL_CORO_TEST(CaptureConsumer, BatchesSharingWalletsDoNotDeadlock) {
-    auto executor = co_await asio::this_coro::executor;
-    auto pool = co_await Database("payments_batches");
+    auto pool = co_await testing::MigratedPool("payments_batches", Migrations(), "payments");
     auto payments = co_await StartPayments(pool, false);  // the test calls the handler itself
     WalletStore wallets(pool, "USD");
     const auto ann = Uuid::V7().ToString();
@@ -176,14 +165,11 @@ KEEL_CORO_TEST(CaptureConsumer, BatchesSharingWalletsDoNotDeadlock) {
         }
     }
     std::vector<std::string> errors(batches.size());
-    int running = static_cast<int>(batches.size());
+    std::vector<Task<void>> handled;
+    handled.reserve(batches.size());
     for (std::size_t i = 0; i < batches.size(); ++i)
-        asio::co_spawn(executor,
-                       HandleInTransaction(pool, &handler, &batches[i], &errors[i], &running),
-                       asio::detached);
-    for (int i = 0; i < 500 && running > 0; ++i)
-        co_await keel::testing::Sleep(std::chrono::milliseconds(20));
-    EXPECT_EQ(running, 0);
+        handled.push_back(HandleInTransaction(pool, &handler, &batches[i], &errors[i]));
+    co_await keel::testing::RunConcurrently(std::move(handled));
     for (std::size_t i = 0; i < errors.size(); ++i) EXPECT_EQ(errors[i], "") << "batch " << i;
     EXPECT_EQ((co_await wallets.Get(ann)).balance, 1000 - 6 * 5 * 10);
     EXPECT_EQ((co_await wallets.Get(bob)).balance, 1000 - 6 * 5 * 10);

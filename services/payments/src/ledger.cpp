@@ -4,7 +4,7 @@ namespace keel::payments {
 
 // One statement: the transaction row and both entries (the foreign key is checked at
 // the end of the statement, the balance at COMMIT).
-constexpr std::string_view kRecord = R"(
+constexpr std::string_view kRecordSql = R"(
 WITH t AS (
     INSERT INTO ledger_transactions (id, kind, user_id, order_id, amount, currency)
     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
@@ -14,7 +14,7 @@ SELECT t.id, e.account, e.amount
 FROM t, (VALUES ($7::text, -$5::bigint), ($8::text, $5::bigint)) AS e (account, amount))";
 
 Task<void> Record(pg::Connection& c, const LedgerTransaction& t) {
-    co_await c.Execute(kRecord, t.id, t.kind, t.user_id, pg::Param(t.order_id), t.amount,
+    co_await c.Execute(kRecordSql, t.id, t.kind, t.user_id, pg::Param(t.order_id), t.amount,
                        t.currency, t.debit_account, t.credit_account);
 }
 

@@ -1,5 +1,7 @@
 #include "routes.hpp"
 
+#include <stdexcept>
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -31,6 +33,7 @@ std::int64_t ReadAmount(const RequestContext& req) {
     http::ObjectReader reader(body);
     auto amount = reader.Int("amount", true, 1, kMaxTopUp);
     reader.Finish();
+    if (!amount) throw std::logic_error("top-up accepted without an amount");
     return *amount;
 }
 
@@ -106,7 +109,7 @@ std::optional<std::string> ReadIdempotencyKey(const http::Request& request) {
     return std::string(key);
 }
 
-http::Router MakeRouter(std::shared_ptr<PaymentsContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<PaymentsContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

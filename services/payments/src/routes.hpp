@@ -14,7 +14,7 @@ struct PaymentsContext {
 };
 
 /// The wallet routes (access token) and /internal/ledger/check (service token).
-http::Router MakeRouter(std::shared_ptr<PaymentsContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<PaymentsContext>& ctx);
 
 /// The Idempotency-Key header: nullopt when absent; HttpError 400 unless it is 1 to
 /// 255 visible ASCII characters.

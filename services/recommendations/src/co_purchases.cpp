@@ -30,7 +30,7 @@ std::vector<std::string> DistinctProductIds(const boost::json::value& order_payl
 // One statement per batch, rows in key order: transactions counting overlapping
 // orders lock the rows they share in the same order, so they queue rather than
 // deadlock (one statement per order would lock them in batch order instead).
-constexpr std::string_view kCountPairs = R"(
+constexpr std::string_view kCountPairsSql = R"(
 INSERT INTO co_purchases (product_id, related_id, count)
 SELECT a, b, n FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS t(a, b, n)
 ORDER BY a, b
@@ -63,7 +63,7 @@ Task<void> AddPairCounts(pg::Connection& connection, PairCounts counts) {
     products += '}';
     related += '}';
     numbers += '}';
-    co_await connection.Execute(kCountPairs, products, related, numbers);
+    co_await connection.Execute(kCountPairsSql, products, related, numbers);
 }
 
 bus::BatchHandler CountCoPurchases() {
@@ -72,7 +72,7 @@ bus::BatchHandler CountCoPurchases() {
     };
 }
 
-constexpr std::string_view kRelated = R"(
+constexpr std::string_view kRelatedSql = R"(
 SELECT related_id::text, count FROM co_purchases
 WHERE product_id = $1::uuid
 ORDER BY count DESC, related_id
@@ -80,7 +80,7 @@ LIMIT $2)";
 
 Task<std::vector<RelatedProduct>> CoPurchaseStore::Related(const std::string& product_id,
                                                            int limit) {
-    auto rows = co_await pool_->Execute(kRelated, product_id, limit);
+    auto rows = co_await pool_->Execute(kRelatedSql, product_id, limit);
     std::vector<RelatedProduct> out;
     out.reserve(static_cast<std::size_t>(rows.Rows()));
     for (int i = 0; i < rows.Rows(); ++i)

@@ -1,33 +1,24 @@
 // Co-purchase counting against a real PostgreSQL.
 #include <cctype>
 
-#include <boost/asio/redirect_error.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include <keel/core/uuid.hpp>
-#include <keel/pg/migrations.hpp>
+#include <keel/testing/concurrent.hpp>
 #include <keel/testing/coro_test.hpp>
-#include <keel/testing/servers.hpp>
+#include <keel/testing/pg.hpp>
 
 #include "co_purchases.hpp"
+#include "migrations.hpp"
 
 namespace keel::recommendations {
-std::span<const pg::Migration> Migrations();
 namespace {
 
 const std::string kA = "00000000-0000-4000-8000-00000000000a";
 const std::string kB = "00000000-0000-4000-8000-00000000000b";
 const std::string kC = "00000000-0000-4000-8000-00000000000c";
 const std::string kD = "00000000-0000-4000-8000-00000000000d";
-
-Task<std::shared_ptr<pg::Pool>> MigratedPool(const std::string& db) {
-    pg::PoolOptions options;
-    options.dsn = testing::PgServer::Shared().CreateDatabase(db);
-    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
-    co_await pg::Migrate(*pool, Migrations(), "recommendations");
-    co_return pool;
-}
 
 bus::Event Confirmed(const std::vector<std::string>& product_ids) {
     boost::json::array items;
@@ -69,7 +60,7 @@ PairList Pairs(const std::vector<RelatedProduct>& items) {
 }
 
 KEEL_CORO_TEST(CoPurchases, CountsEveryPairInBothDirections) {
-    auto pool = co_await MigratedPool("rec_pairs");
+    auto pool = co_await testing::MigratedPool("rec_pairs", Migrations(), "recommendations");
     CoPurchaseStore store(pool);
     const std::vector<std::string> abc = {kA, kB, kC};
     co_await Handle(*pool, Confirmed(abc));
@@ -101,36 +92,22 @@ KEEL_CORO_TEST(CoPurchases, CountsEveryPairInBothDirections) {
 }
 
 KEEL_CORO_TEST(CoPurchases, ConcurrentOrdersLoseNoCount) {
-    auto ex = co_await asio::this_coro::executor;
-    auto pool = co_await MigratedPool("rec_concurrent");
+    auto pool = co_await testing::MigratedPool("rec_concurrent", Migrations(), "recommendations");
     CoPurchaseStore store(pool);
     // Overlapping orders in opposite line order, committed concurrently.
     constexpr int kOrders = 40;  // batches
     const std::vector<std::string> abc = {kA, kB, kC};
     const std::vector<std::string> dcba = {kD, kC, kB, kA};
-    int done = 0;
-    std::vector<std::string> errors;
-    asio::steady_timer all(ex, std::chrono::steady_clock::time_point::max());
+    std::vector<Task<void>> batches;
     for (int i = 0; i < kOrders; ++i) {
         // Batches of two orders, in either order: rows shared across batches must be
         // locked in one order whatever the order of the events.
         std::vector<bus::Event> batch;
         batch.push_back(Confirmed((i % 2) ? dcba : abc));
         batch.push_back(Confirmed((i % 2) ? abc : dcba));
-        asio::co_spawn(ex, HandleBatch(*pool, std::move(batch)), [&](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    errors.push_back(ex.what());
-                }
-            }
-            if (++done == kOrders) all.cancel();
-        });
+        batches.push_back(HandleBatch(*pool, std::move(batch)));
     }
-    boost::system::error_code ec;
-    co_await all.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors.front());
+    co_await testing::RunConcurrently(std::move(batches));
     const PairList related_a = {{kB, 2 * kOrders}, {kC, 2 * kOrders}, {kD, kOrders}};
     const PairList related_d = {{kA, kOrders}, {kB, kOrders}, {kC, kOrders}};
     EXPECT_EQ(Pairs(co_await store.Related(kA, 50)), related_a);

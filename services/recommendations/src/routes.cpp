@@ -38,7 +38,7 @@ Task<Response> Related(std::shared_ptr<RecommendationsContext> ctx, RequestConte
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<RecommendationsContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<RecommendationsContext>& ctx) {
     http::Router router;
     router.Add(http::Verb::get, "/api/recommendations/products/{id}", http::Access::kPublic,
                http::Bind(Related, ctx));

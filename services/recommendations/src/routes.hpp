@@ -12,6 +12,6 @@ struct RecommendationsContext {
 };
 
 /// GET /api/recommendations/products/{id}: products bought together with a product.
-http::Router MakeRouter(std::shared_ptr<RecommendationsContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<RecommendationsContext>& ctx);
 
 }  // namespace keel::recommendations

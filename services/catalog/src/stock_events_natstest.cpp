@@ -4,26 +4,25 @@
 #include <functional>
 #include <mutex>
 
-#include <boost/asio/redirect_error.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include <keel/bus/nats.hpp>
 #include <keel/core/uuid.hpp>
-#include <keel/pg/migrations.hpp>
 #include <keel/testing/bus.hpp>
+#include <keel/testing/concurrent.hpp>
 #include <keel/testing/coro_test.hpp>
+#include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
 
+#include "migrations.hpp"
 #include "reservation_store.hpp"
 #include "stock_events.hpp"
 
 namespace keel::catalog {
-std::span<const pg::Migration> Migrations();
 namespace {
 namespace json = boost::json;
 using keel::testing::NatsServer;
-using keel::testing::PgServer;
 using keel::testing::RedisServer;
 
 const std::string kMug = "00000000-0000-4000-8000-000000000001";
@@ -39,19 +38,17 @@ void PurgeStreams() {
         nats->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
 }
 
-Task<std::shared_ptr<pg::Pool>> Database(const std::string& name, bool catalog) {
+// catalog's database, with room for the concurrent transactions of a test.
+Task<std::shared_ptr<pg::Pool>> CatalogDatabase(const std::string& name) {
     pg::PoolOptions options;
-    options.dsn = PgServer::Shared().CreateDatabase(name);
     options.max_size = 24;
-    auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
-    if (catalog) co_await pg::Migrate(*pool, Migrations(), "catalog");
-    co_return pool;
+    co_return co_await testing::MigratedPool(name, Migrations(), "catalog", options);
 }
 
 std::shared_ptr<ProductCache> Cache(asio::any_io_executor executor) {
     redis::ClientOptions options;
     options.port = RedisServer::Shared().Port();
-    return std::make_shared<ProductCache>(redis::Client::Create(executor, options),
+    return std::make_shared<ProductCache>(redis::Client::Create(std::move(executor), options),
                                           std::chrono::seconds(300));
 }
 
@@ -61,11 +58,12 @@ struct CatalogInstance {
     std::shared_ptr<ReservationStore> reservations;
 };
 
-CatalogInstance MakeCatalog(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool,
-                            std::shared_ptr<ProductCache> cache, const std::string& service,
+CatalogInstance MakeCatalog(asio::any_io_executor executor, const std::shared_ptr<pg::Pool>& pool,
+                            const std::shared_ptr<ProductCache>& cache, const std::string& service,
                             const std::string& instance, bool consume = true) {
     CatalogInstance c;
-    c.bus = bus::Bus::Create(executor, pool, keel::testing::TestBusSettings(service, instance));
+    c.bus = bus::Bus::Create(std::move(executor), pool,
+                             keel::testing::TestBusSettings(service, instance));
     c.bus->Publishes("catalog.stock_reserved.v1");
     c.bus->Publishes("catalog.stock_rejected.v1");
     c.reservations = std::make_shared<ReservationStore>(pool, c.bus);
@@ -172,8 +170,9 @@ Task<void> Done() { co_return; }
 
 // A stand-in for the orders service: publishes its events, records catalog's answers.
 std::shared_ptr<bus::Bus> MakeOrders(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool,
-                                     const std::string& service, std::shared_ptr<Answers> answers) {
-    auto orders = bus::Bus::Create(executor, std::move(pool),
+                                     const std::string& service,
+                                     const std::shared_ptr<Answers>& answers) {
+    auto orders = bus::Bus::Create(std::move(executor), std::move(pool),
                                    keel::testing::TestBusSettings(service, service + "-1"));
     orders->Publishes("orders.order_placed.v1");
     orders->Publishes("orders.order_cancelled.v1");
@@ -200,8 +199,8 @@ Task<std::string> Publish(bus::Bus& orders, const std::string& topic, const json
 KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     auto ex = co_await asio::this_coro::executor;
     PurgeStreams();
-    auto pool = co_await Database("catalog_saga", true);
-    auto orders_pool = co_await Database("catalog_saga_orders", false);
+    auto pool = co_await CatalogDatabase("catalog_saga");
+    auto orders_pool = co_await testing::FreshPool("catalog_saga_orders");
     co_await AddProduct(*pool, kMug, 5);
     co_await AddProduct(*pool, kTee, 1);
     co_await AddProduct(*pool, kCap, 7);
@@ -312,29 +311,6 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     co_await catalog.bus->Stop();
 }
 
-// Runs make(0..count-1) at once; returns the errors.
-Task<std::vector<std::string>> Concurrently(int count, std::function<Task<void>(int)> make) {
-    auto ex = co_await asio::this_coro::executor;
-    std::vector<std::string> errors;
-    int done = 0;
-    asio::steady_timer all(ex, std::chrono::steady_clock::time_point::max());
-    for (int i = 0; i < count; ++i) {
-        asio::co_spawn(ex, make(i), [&](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& failure) {
-                    errors.push_back(failure.what());
-                }
-            }
-            if (++done == count) all.cancel();
-        });
-    }
-    boost::system::error_code ec;
-    co_await all.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    co_return errors;
-}
-
 Task<void> Hold(std::shared_ptr<pg::Pool> pool) { co_await pool->Execute("SELECT pg_sleep(0.1)"); }
 
 Task<void> ReserveInTransaction(std::shared_ptr<bus::Bus> bus, bus::BatchHandler handler,
@@ -347,25 +323,35 @@ Task<void> ReserveInTransaction(std::shared_ptr<bus::Bus> bus, bus::BatchHandler
 }
 
 // Runs `count` reservations at once, each in its own consumer transaction on its own
-// connection, as concurrent batches of several instances would; returns the errors.
-Task<std::vector<std::string>> ReserveConcurrently(CatalogInstance& catalog,
-                                                   std::shared_ptr<pg::Pool> pool,
-                                                   std::shared_ptr<ProductCache> cache,
-                                                   std::function<Lines(int)> lines_of, int count) {
+// connection, as concurrent batches of several instances would; returns the first
+// error ("" when none).
+Task<std::string> ReserveConcurrently(CatalogInstance& catalog, std::shared_ptr<pg::Pool> pool,
+                                      std::shared_ptr<ProductCache> cache,
+                                      std::function<Lines(int)> lines_of, int count) {
     // Open the connections first, so that the transactions really overlap.
-    auto hold = [pool](int) { return Hold(pool); };
-    co_await Concurrently(count, hold);
+    std::vector<Task<void>> holds;
+    holds.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) holds.push_back(Hold(pool));
+    co_await testing::RunConcurrently(std::move(holds));
     auto handler = ReserveStockOnOrderPlaced(
         catalog.reservations, std::make_shared<CommittedStockInvalidator>(pool, cache));
-    auto reserve = [&](int i) {
+    std::vector<Task<void>> reservations;
+    reservations.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
         bus::Event event;
         event.envelope.event_id = Uuid::V7().ToString();
         event.envelope.topic = "orders.order_placed.v1";
         event.payload = Placed(Uuid::V7().ToString(), lines_of(i));
         event.next = catalog.bus->FromRequest("", "", "test");
-        return ReserveInTransaction(catalog.bus, handler, std::move(event));
-    };
-    co_return co_await Concurrently(count, reserve);
+        reservations.push_back(ReserveInTransaction(catalog.bus, handler, std::move(event)));
+    }
+    std::string error;
+    try {
+        co_await testing::RunConcurrently(std::move(reservations));
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    co_return error;
 }
 
 Task<std::int64_t> Outbox(pg::Pool& pool, const std::string& topic) {
@@ -376,15 +362,14 @@ Task<std::int64_t> Outbox(pg::Pool& pool, const std::string& topic) {
 KEEL_CORO_TEST(Reservations, TheLastUnitGoesToExactlyOneOrder) {
     auto ex = co_await asio::this_coro::executor;
     PurgeStreams();
-    auto pool = co_await Database("catalog_last_unit", true);
+    auto pool = co_await CatalogDatabase("catalog_last_unit");
     co_await AddProduct(*pool, kMug, 1);
     auto cache = Cache(ex);
     auto catalog = MakeCatalog(ex, pool, cache, "cataloglast", "cataloglast-1", false);
     co_await catalog.bus->Start();
 
     auto one_mug = [](int) { return Lines{{kMug, 1}}; };
-    const auto errors = co_await ReserveConcurrently(catalog, pool, cache, one_mug, 12);
-    EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors.front());
+    EXPECT_EQ(co_await ReserveConcurrently(catalog, pool, cache, one_mug, 12), "");
     EXPECT_EQ(co_await Stock(*pool, kMug), 0);
     EXPECT_EQ(co_await Outbox(*pool, "catalog.stock_reserved.v1"), 1);
     EXPECT_EQ(co_await Outbox(*pool, "catalog.stock_rejected.v1"), 11);
@@ -398,7 +383,7 @@ KEEL_CORO_TEST(Reservations, TheLastUnitGoesToExactlyOneOrder) {
 KEEL_CORO_TEST(Reservations, OrdersLockingProductsInOppositeOrderNeitherDeadlockNorOversell) {
     auto ex = co_await asio::this_coro::executor;
     PurgeStreams();
-    auto pool = co_await Database("catalog_two_products", true);
+    auto pool = co_await CatalogDatabase("catalog_two_products");
     co_await AddProduct(*pool, kMug, 3);
     co_await AddProduct(*pool, kTee, 3);
     auto cache = Cache(ex);
@@ -408,8 +393,7 @@ KEEL_CORO_TEST(Reservations, OrdersLockingProductsInOppositeOrderNeitherDeadlock
     auto both = [](int i) {
         return i % 2 ? Lines{{kTee, 1}, {kMug, 1}} : Lines{{kMug, 1}, {kTee, 1}};
     };
-    const auto errors = co_await ReserveConcurrently(catalog, pool, cache, both, 10);
-    EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors.front());
+    EXPECT_EQ(co_await ReserveConcurrently(catalog, pool, cache, both, 10), "");
     EXPECT_EQ(co_await Stock(*pool, kMug), 0);
     EXPECT_EQ(co_await Stock(*pool, kTee), 0);
     EXPECT_EQ(co_await Outbox(*pool, "catalog.stock_reserved.v1"), 3);
@@ -421,8 +405,8 @@ KEEL_CORO_TEST(Reservations, OrdersLockingProductsInOppositeOrderNeitherDeadlock
 KEEL_CORO_TEST(Reservations, TwoInstancesSellExactlyTheStock) {
     auto ex = co_await asio::this_coro::executor;
     PurgeStreams();
-    auto pool = co_await Database("catalog_two_instances", true);
-    auto orders_pool = co_await Database("catalog_two_instances_orders", false);
+    auto pool = co_await CatalogDatabase("catalog_two_instances");
+    auto orders_pool = co_await testing::FreshPool("catalog_two_instances_orders");
     co_await AddProduct(*pool, kMug, 10);
     co_await AddProduct(*pool, kTee, 4);
     auto cache = Cache(ex);
@@ -456,7 +440,7 @@ KEEL_CORO_TEST(Reservations, TwoInstancesSellExactlyTheStock) {
 
 KEEL_CORO_TEST(Reservations, CacheEntriesGoOnlyOnceTheTransactionCommitted) {
     auto ex = co_await asio::this_coro::executor;
-    auto pool = co_await Database("catalog_after_commit", true);
+    auto pool = co_await CatalogDatabase("catalog_after_commit");
     auto cache = Cache(ex);
     CommittedStockInvalidator invalidator(pool, cache);
     const std::string entry = "{\"stock\":1}";

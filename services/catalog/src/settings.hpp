@@ -1,0 +1,18 @@
+#pragma once
+#include <chrono>
+
+#include <keel/core/config.hpp>
+#include <keel/service/app.hpp>
+
+namespace keel::catalog {
+
+/// catalog's own settings (README.md lists them with their defaults).
+struct Settings {
+    service::TokenSettings tokens;
+    std::chrono::seconds cache_ttl{300};  ///< CATALOG_CACHE_TTL_S: product cache entries
+};
+
+/// Reads them; problems go to `config` (see EnvConfig::Finish).
+Settings ReadSettings(core::EnvConfig& config);
+
+}  // namespace keel::catalog
