@@ -1,31 +1,29 @@
 // orders: places orders (idempotently) and follows them through the checkout saga.
 #include <keel/service/app.hpp>
 
+#include "catalog_client.hpp"
+#include "migrations.hpp"
+#include "order_store.hpp"
 #include "routes.hpp"
+#include "saga.hpp"
+#include "settings.hpp"
 
-namespace keel::orders {
-std::span<const pg::Migration> Migrations();
-}
 namespace ord = keel::orders;
 
 static int Run(keel::core::EnvConfig& config) {
-    auto common = keel::service::ReadCommonSettings(config, "orders");
-    const auto tokens = keel::service::ReadTokenSettings(config);
-    const auto catalog_url = config.String("CATALOG_URL");
-    const auto catalog_deadline =
-        std::chrono::milliseconds(config.Int("CATALOG_DEADLINE_MS", 2000, 50, 60'000));
-    config.Finish();
-
-    keel::service::App app(std::move(common));
+    auto settings = ord::ReadSettings(config);
+    keel::service::App app(std::move(settings.common));
     app.Migrate(ord::Migrations());
+
     auto ctx = std::make_shared<ord::OrdersContext>();
     ctx->bus = app.Bus();
     ctx->store = std::make_shared<ord::OrderStore>(app.Pg(), app.Bus());
-    ctx->catalog = std::make_shared<ord::CatalogClient>(
-        app.HttpClient(), catalog_url, app.Settings().service_token, catalog_deadline);
+    ctx->catalog = std::make_shared<ord::CatalogClient>(app.HttpClient(), settings.catalog.base_url,
+                                                        app.Settings().service_token,
+                                                        settings.catalog.deadline);
     ord::SubscribeSaga(*app.Bus(), ctx->store);
     app.StartBus();
-    auto authenticator = app.TokenAuthenticator(tokens);
+    auto authenticator = app.TokenAuthenticator(settings.tokens);
     return app.Serve(ord::MakeRouter(ctx), authenticator);
 }
 

@@ -2,8 +2,6 @@
 
 #include <boost/json/parse.hpp>
 
-#include <map>
-
 #include <keel/core/log.hpp>
 
 namespace keel::orders {
@@ -11,7 +9,19 @@ namespace json = boost::json;
 using http::HttpError;
 using http::Status;
 
-Task<CatalogClient::Priced> CatalogClient::Price(std::vector<OrderLine> lines) {
+CatalogPrices ParseCatalogPrices(std::string_view body) {
+    CatalogPrices prices;
+    const auto parsed = json::parse(body);
+    for (const auto& item : parsed.at("items").as_array()) {
+        const auto& p = item.as_object();
+        prices[std::string(p.at("id").as_string())] =
+            CatalogPrice{p.at("price_minor").to_number<std::int64_t>(),
+                         std::string(p.at("currency").as_string())};
+    }
+    return prices;
+}
+
+Task<http::Response> CatalogClient::FetchProducts(const std::vector<OrderLine>& lines) {
     std::string url = base_url_ + "/internal/products?ids=";
     for (std::size_t i = 0; i < lines.size(); ++i) url += (i ? "," : "") + lines[i].product_id;
     http::Response response;
@@ -29,39 +39,19 @@ Task<CatalogClient::Priced> CatalogClient::Price(std::vector<OrderLine> lines) {
         throw HttpError(Status::service_unavailable,
                         "the catalog cannot price the order right now; retry later");
     }
-    std::map<std::string, std::pair<std::int64_t, std::string>> prices;
+    co_return response;
+}
+
+Task<Pricing> CatalogClient::Price(std::vector<OrderLine> lines) {
+    const auto response = co_await FetchProducts(lines);
+    CatalogPrices prices;
     try {
-        const auto body = json::parse(response.body());
-        for (const auto& item : body.at("items").as_array()) {
-            const auto& p = item.as_object();
-            prices[std::string(p.at("id").as_string())] = {
-                p.at("price_minor").to_number<std::int64_t>(),
-                std::string(p.at("currency").as_string())};
-        }
+        prices = ParseCatalogPrices(response.body());
     } catch (const std::exception& e) {
         throw HttpError(Status::bad_gateway,
                         std::string("the catalog answered something unexpected: ") + e.what());
     }
-    Priced out;
-    std::string unknown;
-    for (auto& line : lines) {
-        const auto it = prices.find(line.product_id);
-        if (it == prices.end()) {
-            unknown += (unknown.empty() ? "" : ", ") + line.product_id;
-            continue;
-        }
-        line.unit_price = it->second.first;
-        if (out.currency.empty()) out.currency = it->second.second;
-        if (out.currency != it->second.second)
-            throw HttpError(Status::unprocessable_entity, "an order cannot mix currencies (" +
-                                                              out.currency + " and " +
-                                                              it->second.second + ")");
-        out.total += line.unit_price * line.quantity;
-    }
-    if (!unknown.empty())
-        throw HttpError(Status::unprocessable_entity, "no such product: " + unknown);
-    out.lines = std::move(lines);
-    co_return out;
+    co_return PriceLines(std::move(lines), prices);
 }
 
 }  // namespace keel::orders

@@ -11,34 +11,59 @@
 
 namespace keel::orders {
 
-/// Orders in orders' database, and the saga steps that move them.
+/// What became of a placement, or of looking up its Idempotency-Key.
+enum class PlaceOutcome {
+    kPlaced,         // this request wrote the order
+    kReplayed,       // an earlier request with this key and body made it
+    kKeyReused,      // the key was used with another body: nothing written
+    kKeyInProgress,  // the key is taken but its order cannot be read yet: nothing written
+};
+
+struct Placement {
+    PlaceOutcome outcome = PlaceOutcome::kPlaced;
+    std::optional<Order> order;  // for kPlaced and kReplayed
+};
+
+/// What a saga step did to an order.
+enum class StepOutcome {
+    kMoved,        // PENDING -> final, event emitted
+    kLeftAsItWas,  // unknown or already final: nothing changed, nothing emitted
+};
+
+/// Orders in orders' database, and the saga steps that move them. Thread-safe.
+/// Failures of the database or the bus throw; expected outcomes are return values.
 class OrderStore final {
 public:
     OrderStore(std::shared_ptr<pg::Pool> pool, std::shared_ptr<bus::Bus> bus)
         : pool_(std::move(pool)), bus_(std::move(bus)) {}
 
-    struct Placed {
-        Order order;
-        bool replayed = false;  // an earlier request with this key made it
-    };
-    /// Looks up an idempotency key: the order it made, or nullopt. Throws HttpError
-    /// 409 when the key was used with another body.
-    Task<std::optional<Order>> FindByKey(const std::string& user_id, const std::string& key,
-                                         const std::string& request_hash);
+    /// Looks up an idempotency key of `user_id`: nullopt when unused, else kReplayed
+    /// with the order it made (`request_hash` matches) or kKeyReused.
+    Task<std::optional<Placement>> FindByKey(std::string user_id, std::string key,
+                                             std::string request_hash);
     /// Writes the PENDING order, its key and orders.order_placed.v1 in one transaction.
-    /// `order` has its lines priced; id, status and timestamps are filled in.
-    Task<Placed> Place(Order order, const std::string& key, const std::string& request_hash,
-                       const bus::Origin& origin);
-    Task<std::optional<Order>> Get(const std::string& id);
-    Task<std::vector<Order>> ListByUser(const std::string& user_id, int limit);
+    /// `order` has its lines priced; id, status and timestamps are filled in. When
+    /// another request holds the key, nothing is written and the outcome is that of
+    /// FindByKey (kReplayed, kKeyReused, or kKeyInProgress).
+    Task<Placement> Place(Order order, std::string key, std::string request_hash,
+                          bus::Origin origin);
+    Task<std::optional<Order>> Get(std::string id);
+    /// The user's orders, newest first.
+    Task<std::vector<Order>> ListByUser(std::string user_id, int limit);
 
-    // Saga steps, in the consumer's transaction (parameters by value where callers pass
-    // temporaries: a coroutine keeps references, not copies). Only a PENDING order moves; a final
-    // one stays as it is (the step is then a no-op).
-    Task<void> Confirm(pg::Connection& c, const bus::Event& captured);
-    Task<void> Cancel(pg::Connection& c, const bus::Event& event, std::string reason);
+    /// Saga steps, in the consumer's transaction on `c`: only a PENDING order moves,
+    /// emitting orders.order_confirmed.v1 / orders.order_cancelled.v1 under `origin`
+    /// (which must outlive the call). An order id that is not a UUID throws.
+    Task<StepOutcome> Confirm(pg::Connection& c, std::string order_id, std::string payment_id,
+                              const bus::Origin& origin);
+    Task<StepOutcome> Cancel(pg::Connection& c, std::string order_id, std::string reason,
+                             const bus::Origin& origin);
 
 private:
+    Task<StepOutcome> LeavePending(pg::Connection& c, std::string order_id, std::string status,
+                                   pg::Param payment_id, pg::Param reason,
+                                   const bus::Origin& origin);
+
     std::shared_ptr<pg::Pool> pool_;
     std::shared_ptr<bus::Bus> bus_;
 };

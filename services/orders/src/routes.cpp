@@ -1,5 +1,7 @@
 #include "routes.hpp"
 
+#include <stdexcept>
+
 #include <boost/json/array.hpp>
 
 #include <keel/core/uuid.hpp>
@@ -13,6 +15,48 @@ using http::HttpError;
 using http::RequestContext;
 using http::Response;
 using http::Status;
+
+// One element of `items`; nullopt (with the problem noted in `reader`) when malformed.
+std::optional<OrderLine> ReadLine(const boost::json::value& item, const std::string& field,
+                                  http::ObjectReader& reader) {
+    if (!item.is_object()) {
+        reader.AddProblem(field, "must be an object {product_id, quantity}");
+        return std::nullopt;
+    }
+    http::ObjectReader line(item.as_object());
+    auto product = line.String("product_id", true, 36, 36);
+    auto quantity = line.Int("quantity", true, 1, kMaxQuantity);
+    try {
+        line.Finish();
+    } catch (const HttpError&) {
+        reader.AddProblem(field, "needs product_id (a UUID) and quantity (1 to " +
+                                     std::to_string(kMaxQuantity) + "), nothing else");
+        return std::nullopt;
+    }
+    if (!Uuid::Parse(*product)) {
+        reader.AddProblem(field + ".product_id", "is not a UUID");
+        return std::nullopt;
+    }
+    return OrderLine{*product, *quantity, 0};
+}
+
+std::vector<OrderLine> ReadLines(const boost::json::value* items, http::ObjectReader& reader) {
+    std::vector<OrderLine> lines;
+    if (items == nullptr) {
+        reader.AddProblem("items", "is required");
+    } else if (!items->is_array() || items->as_array().empty() ||
+               items->as_array().size() > kMaxLines) {
+        reader.AddProblem("items",
+                          "must be an array of 1 to " + std::to_string(kMaxLines) + " lines");
+    } else {
+        std::size_t i = 0;
+        for (const auto& item : items->as_array()) {
+            const std::string field = "items[" + std::to_string(i++) + "]";
+            if (auto line = ReadLine(item, field, reader)) lines.push_back(std::move(*line));
+        }
+    }
+    return lines;
+}
 
 std::string IdempotencyKey(const RequestContext& req) {
     const auto it = req.Req().find("Idempotency-Key");
@@ -35,30 +79,59 @@ Response OrderResponse(Status status, const Order& order) {
     return r;
 }
 
-Task<Response> Place(std::shared_ptr<OrdersContext> ctx, RequestContext& req) {
-    const std::string key = IdempotencyKey(req);
-    const OrderRequest request = ReadOrderRequest(req.Req());
-    const std::string user_id = req.User()->subject;
-    if (auto earlier = co_await ctx->store->FindByKey(user_id, key, request.hash)) {
-        Response r = OrderResponse(Status::ok, *earlier);
-        r.set("Idempotent-Replayed", "true");
-        co_return r;
+}  // namespace
+
+OrderRequest ReadOrderRequest(const http::Request& request) {
+    const auto object = http::ParseJsonObject(request);
+    http::ObjectReader reader(object);
+    auto out = MakeOrderRequest(ReadLines(reader.Raw("items"), reader));
+    for (const auto& product : RepeatedProducts(out))
+        reader.AddProblem("items", "lists product " + product + " twice");
+    reader.Finish();
+    return out;
+}
+
+Response PlacementResponse(const Placement& placement) {
+    switch (placement.outcome) {
+        case PlaceOutcome::kPlaced:
+            return OrderResponse(Status::created, *placement.order);
+        case PlaceOutcome::kReplayed: {
+            Response r = OrderResponse(Status::ok, *placement.order);
+            r.set("Idempotent-Replayed", "true");
+            return r;
+        }
+        case PlaceOutcome::kKeyReused:
+            throw HttpError(Status::conflict,
+                            "this Idempotency-Key was already used with a different order body");
+        case PlaceOutcome::kKeyInProgress:
+            throw HttpError(Status::conflict, "a request with this Idempotency-Key is in progress");
     }
-    const auto priced = co_await ctx->catalog->Price(request.items);
+    throw std::logic_error("unknown placement outcome");
+}
+
+namespace {
+
+Task<Response> Place(std::shared_ptr<OrdersContext> ctx, RequestContext& req) {
+    std::string key = IdempotencyKey(req);
+    const OrderRequest request = ReadOrderRequest(req.Req());
+    std::string user_id = req.User()->subject;
+    if (auto earlier = co_await ctx->store->FindByKey(user_id, key, request.hash))
+        co_return PlacementResponse(*earlier);
+    auto pricing = co_await ctx->catalog->Price(request.items);
+    if (!pricing.priced) throw HttpError(Status::unprocessable_entity, pricing.problem);
     Order order;
-    order.user_id = user_id;
-    order.items = priced.lines;
-    order.total = priced.total;
-    order.currency = priced.currency;
-    const auto origin = service::RequestOrigin(*ctx->bus, req);
-    auto placed = co_await ctx->store->Place(std::move(order), key, request.hash, origin);
-    Response r = OrderResponse(placed.replayed ? Status::ok : Status::created, placed.order);
-    if (placed.replayed) r.set("Idempotent-Replayed", "true");
-    co_return r;
+    order.user_id = std::move(user_id);
+    order.items = std::move(pricing.priced->lines);
+    order.total = pricing.priced->total;
+    order.currency = std::move(pricing.priced->currency);
+    auto origin = service::RequestOrigin(*ctx->bus, req);
+    const auto placement = co_await ctx->store->Place(std::move(order), std::move(key),
+                                                      request.hash, std::move(origin));
+    co_return PlacementResponse(placement);
 }
 
 Task<Response> Get(std::shared_ptr<OrdersContext> ctx, RequestContext& req) {
-    const std::string id(req.Param("id"));
+    std::string id(req.Param("id"));
     if (!Uuid::Parse(id)) throw HttpError(Status::bad_request, "order id must be a UUID");
     auto order = co_await ctx->store->Get(id);
     // Someone else's order is "not found" too: ids are not secrets, but existence is.
@@ -86,26 +159,6 @@ http::Router MakeRouter(std::shared_ptr<OrdersContext> ctx) {
     router.Add(Verb::get, "/api/orders", Access::kUser, http::Bind(ListMine, ctx));
     router.Add(Verb::get, "/api/orders/{id}", Access::kUser, http::Bind(Get, ctx));
     return router;
-}
-
-void SubscribeSaga(bus::Bus& bus, std::shared_ptr<OrderStore> store) {
-    bus.Publishes("orders.order_placed.v1");
-    bus.Publishes("orders.order_confirmed.v1");
-    bus.Publishes("orders.order_cancelled.v1");
-    bus.Subscribe("payments.payment_captured.v1",
-                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
-                      return store->Confirm(c, e);
-                  }));
-    bus.Subscribe("catalog.stock_rejected.v1",
-                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
-                      return store->Cancel(
-                          c, e, "stock: " + std::string(e.payload.at("reason").as_string()));
-                  }));
-    bus.Subscribe("payments.payment_declined.v1",
-                  bus::EventHandler([store](pg::Connection& c, const bus::Event& e) {
-                      return store->Cancel(
-                          c, e, "payment: " + std::string(e.payload.at("reason").as_string()));
-                  }));
 }
 
 }  // namespace keel::orders

@@ -2,9 +2,11 @@
 #include <memory>
 
 #include <keel/bus/bus.hpp>
+#include <keel/http/message.hpp>
 #include <keel/http/router.hpp>
 
 #include "catalog_client.hpp"
+#include "order.hpp"
 #include "order_store.hpp"
 
 namespace keel::orders {
@@ -18,8 +20,14 @@ struct OrdersContext {
 /// place (with Idempotency-Key), get, list mine.
 http::Router MakeRouter(std::shared_ptr<OrdersContext> ctx);
 
-/// The saga steps orders takes part in: confirm on capture, cancel on a rejection
-/// or a decline.
-void SubscribeSaga(bus::Bus& bus, std::shared_ptr<OrderStore> store);
+/// Reads the body of POST /api/orders, `{items:[{product_id, quantity}]}`. Throws
+/// HttpError 415 or 400 for a body that is not a JSON object, 422 with every
+/// problem otherwise.
+OrderRequest ReadOrderRequest(const http::Request& request);
+
+/// The answer to POST /api/orders for `placement`: 201 with the new order, 200 with
+/// `Idempotent-Replayed: true` and the earlier one, or HttpError 409 when the key
+/// was used with another body or its request is still in progress.
+http::Response PlacementResponse(const Placement& placement);
 
 }  // namespace keel::orders
