@@ -282,8 +282,8 @@ void Bus::Connect() {
 }
 
 // Instances of one service start together: the lock keeps their DDL apart.
-Task<void> Bus::CreateTables() {
-    auto lease = co_await pool_->Acquire();
+Task<void> CreateBusTables(pg::Pool& pool) {
+    auto lease = co_await pool.Acquire();
     co_await lease->Execute(kSchemaLockSql);
     co_await lease->ExecuteScript(kSchema);
     co_await lease->Execute(kSchemaUnlockSql);
@@ -296,7 +296,7 @@ Task<void> Bus::Start() {
         return 0;
     };
     co_await Offload(state_->blocking.get_executor(), std::move(connect));
-    if (pool_) co_await CreateTables();
+    if (pool_) co_await CreateBusTables(*pool_);
     state_->started = true;
     for (const auto& sub : state_->subscriptions) StartWorkers(self, *state_, sub);
     if (pool_) Spawn(state_->strand, RelayLoop(self, *state_, pool_), "outbox relay");

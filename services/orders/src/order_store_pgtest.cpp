@@ -18,19 +18,6 @@ namespace {
 const std::string kMug = "00000000-0000-4000-8000-000000000001";
 const std::string kTee = "00000000-0000-4000-8000-000000000002";
 
-// bus::Bus creates its tables in Start(), which needs NATS; a pg test has none, so
-// it creates the outbox Emit writes into (as libs/bus/src/bus.cpp declares it).
-constexpr std::string_view kOutboxSql = R"(
-CREATE TABLE bus_outbox (
-    seq          bigserial PRIMARY KEY,
-    event_id     uuid NOT NULL UNIQUE,
-    topic        text NOT NULL,
-    headers      text NOT NULL,
-    payload      bytea NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
-    published_at timestamptz
-))";
-
 // A store on a migrated database, with a bus that is never started: its events stay
 // in the outbox, where the tests count them.
 struct Orders {
@@ -44,7 +31,7 @@ Task<Orders> StartOrders(const std::string& db) {
     options.max_size = 40;
     Orders o;
     o.pool = co_await testing::MigratedPool(db, Migrations(), "orders", options);
-    co_await o.pool->Execute(kOutboxSql);
+    co_await bus::CreateBusTables(*o.pool);
     bus::BusSettings settings;
     settings.service = "orders";
     settings.instance_id = "orders-1";

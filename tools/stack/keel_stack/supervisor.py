@@ -21,8 +21,9 @@ NGINX_BIN = "/usr/sbin/nginx"
 INTERNAL_GATEWAY_PORT = "8081"   # ${INTERNAL_GATEWAY_PORT} of the nginx template when not set
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_RESET_AFTER = 0.1, 5.0, 10.0
 # a replica that exits this many times in a row without becoming healthy is failing at start: `up`
-# gives up on it (with backoff 0.1, 0.2, 0.4, 0.8 s that is a few seconds, not the whole --timeout)
-CRASH_LOOP_STARTS = 5
+# gives up on it (with backoff 0.1, 0.2, 0.4, 0.8 s that is a few seconds, not the whole --timeout).
+# KEEL_STACK_CRASH_LOOP_STARTS changes it (the backoff test lets a replica crash on purpose).
+CRASH_LOOP_STARTS = int(os.environ.get("KEEL_STACK_CRASH_LOOP_STARTS", "5"))
 LOG_TAIL_LINES = 15
 START_POLL = 0.1
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -673,7 +673,9 @@ class TinyStackTest(unittest.TestCase):
                     x-native: {command: "exit 0"}
             """))
         s = Stack([f], os.path.join(self.dir, "var2"))
-        p = subprocess.Popen(s.argv("up", "--quiet"), env=s.env, stdout=subprocess.PIPE,
+        # crashy fails at start on purpose: keep `up` from ending it as a crash loop
+        env = dict(s.env, KEEL_STACK_CRASH_LOOP_STARTS="1000")
+        p = subprocess.Popen(s.argv("up", "--quiet"), env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         try:
             time.sleep(2.0)

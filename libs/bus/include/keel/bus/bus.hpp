@@ -73,6 +73,10 @@ using EventHandler = std::function<Task<void>(pg::Connection&, const Event&)>;
 /// A handler without a database (no inbox: it must be idempotent by itself).
 using PlainHandler = std::function<Task<void>(std::span<const Event>)>;
 
+/// Creates the outbox and inbox tables in `pool`'s database if they are missing
+/// (Bus::Start does it too); for tests that write events without NATS.
+Task<void> CreateBusTables(pg::Pool& pool);
+
 /// The event bus of one service instance: the transactional outbox and its relay,
 /// durable pull consumers with inbox, dead letters, trail records and metrics.
 ///
@@ -128,7 +132,6 @@ public:
 
 private:
     void Connect();
-    Task<void> CreateTables();
 
     asio::any_io_executor executor_;
     std::shared_ptr<pg::Pool> pool_;
