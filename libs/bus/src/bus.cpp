@@ -64,7 +64,7 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
         std::chrono::seconds(config.Int("BUS_RETENTION_S", 7LL * 24 * 3600, 60, 365LL * 24 * 3600));
     s.stream_max_bytes = config.Int("BUS_STREAM_MAX_BYTES", 256LL << 20, 1 << 20, 1LL << 40);
     s.duplicate_window =
-        std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15 * 60, 1, 24 * 3600));
+        std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15LL * 60, 1, 24LL * 3600));
     s.relay_poll = std::chrono::milliseconds(config.Int("BUS_RELAY_POLL_MS", 200, 5, 60'000));
     s.record_trail = config.Bool("BUS_TRAIL", true);
     return s;

@@ -116,6 +116,7 @@ WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)";
 Task<std::vector<Order>> OrderStore::ListByUser(std::string user_id, int limit) {
     auto r = co_await pool_->Execute(kListByUserSql, user_id, limit);
     std::vector<Order> out;
+    out.reserve(static_cast<std::size_t>(r.Rows()));
     for (int i = 0; i < r.Rows(); ++i) out.push_back(Read(r, i));
     co_return out;
 }

@@ -151,7 +151,7 @@ Task<Response> ListMine(std::shared_ptr<OrdersContext> ctx, RequestContext& req)
 
 }  // namespace
 
-http::Router MakeRouter(std::shared_ptr<OrdersContext> ctx) {
+http::Router MakeRouter(const std::shared_ptr<OrdersContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;

@@ -18,7 +18,7 @@ struct OrdersContext {
 };
 
 /// place (with Idempotency-Key), get, list mine.
-http::Router MakeRouter(std::shared_ptr<OrdersContext> ctx);
+http::Router MakeRouter(const std::shared_ptr<OrdersContext>& ctx);
 
 /// Reads the body of POST /api/orders, `{items:[{product_id, quantity}]}`. Throws
 /// HttpError 415 or 400 for a body that is not a JSON object, 422 with every

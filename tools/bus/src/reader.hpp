@@ -11,8 +11,8 @@
 
 #include <keel/bus/nats.hpp>
 
-typedef struct __natsSubscription
-    natsSubscription;  // NOLINT(bugprone-reserved-identifier): nats.c's own name
+// nats.c's own (reserved) name.
+typedef struct __natsSubscription natsSubscription;  // NOLINT(bugprone-reserved-identifier)
 
 namespace keel::bus_tool {
 

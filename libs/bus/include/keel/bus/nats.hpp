@@ -10,11 +10,12 @@
 
 #include <keel/core/unavailable.hpp>
 
-// libnats types, kept out of the interface's includes.
-typedef struct __natsConnection
-    natsConnection;                // NOLINT(bugprone-reserved-identifier): nats.c's own name
-typedef struct __jsCtx jsCtx;      // NOLINT(bugprone-reserved-identifier): nats.c's own name
-typedef struct __natsMsg natsMsg;  // NOLINT(bugprone-reserved-identifier): nats.c's own name
+// libnats types, kept out of the interface's includes (the reserved names are nats.c's).
+// NOLINTBEGIN(bugprone-reserved-identifier)
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
+typedef struct __natsMsg natsMsg;
+// NOLINTEND(bugprone-reserved-identifier)
 
 namespace keel::bus {
 
