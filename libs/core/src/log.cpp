@@ -9,11 +9,45 @@
 #include <ctime>
 
 namespace keel::json {
+namespace {
 
+// The length of the well-formed UTF-8 sequence that starts at text[i], 0 when there is
+// none (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t Utf8Length(std::string_view text, std::size_t i) {
+    const auto byte = [text](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    std::size_t n = 0;
+    unsigned char lo = 0x80;  // the range of the second byte
+    unsigned char hi = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        n = 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        n = 3;
+        if (lead == 0xe0) lo = 0xa0;
+        if (lead == 0xed) hi = 0x9f;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        n = 4;
+        if (lead == 0xf0) lo = 0x90;
+        if (lead == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (text.size() - i < n || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+    for (std::size_t k = 2; k < n; ++k)
+        if ((byte(i + k) & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+}  // namespace
+
+// Text from outside (paths, headers, query parameters) can be any bytes; JSON must be
+// UTF-8, or strict parsers (clients reading a problem, log collectors) refuse the whole
+// document. Each byte that is not part of a well-formed sequence becomes U+FFFD.
 void AppendQuoted(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
-    for (unsigned char c : text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -35,8 +69,13 @@ void AppendQuoted(std::string& out, std::string_view text) {
                     out += "\\u00";
                     out.push_back(kHex[c >> 4]);
                     out.push_back(kHex[c & 0xf]);
-                } else {
+                } else if (c < 0x80) {
                     out.push_back(static_cast<char>(c));
+                } else if (const std::size_t n = Utf8Length(text, i); n > 0) {
+                    out.append(text.substr(i, n));
+                    i += n - 1;
+                } else {
+                    out += "\\ufffd";
                 }
         }
     }

@@ -87,10 +87,46 @@ struct Connection::Impl {
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Connection::~Connection() = default;
 
+namespace {
+
+// "-c statement_timeout=15000 ...": the server applies these to the session at start.
+std::string SessionOptions(const PoolOptions& options) {
+    std::string text;
+    auto add = [&text](const char* name, std::chrono::milliseconds value) {
+        if (!text.empty()) text += ' ';
+        text += "-c ";
+        text += name;
+        text += '=';
+        text += std::to_string(value.count());
+    };
+    add("statement_timeout", options.statement_timeout);
+    add("lock_timeout", options.lock_timeout);
+    add("idle_in_transaction_session_timeout", options.idle_in_transaction_timeout);
+    return text;
+}
+
+}  // namespace
+
 Task<std::unique_ptr<Connection>> Connection::Connect(std::string dsn,
                                                       std::chrono::milliseconds timeout) {
+    PoolOptions options;
+    options.dsn = std::move(dsn);
+    options.connect_timeout = timeout;
+    co_return co_await Connect(std::move(options));
+}
+
+Task<std::unique_ptr<Connection>> Connection::Connect(PoolOptions options) {
+    const auto timeout = options.connect_timeout;
+    const std::string session = SessionOptions(options);
+    // Our keywords first, the DSN (expanded from "dbname") last: libpq keeps the last
+    // value of a repeated keyword, so whatever the DSN says wins.
+    const char* const keys[] = {
+        "options",          "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+    const char* const values[] = {session.c_str(),     "1",    "10", "5", "3", "20000",
+                                  options.dsn.c_str(), nullptr};
     auto impl = std::make_unique<Impl>();
-    impl->conn = PQconnectStart(dsn.c_str());
+    impl->conn = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
     if (!impl->conn) throw ConnectionError("postgres: out of memory");
     if (PQstatus(impl->conn) == CONNECTION_BAD)
         throw ConnectionError("postgres connect: " + ErrorText(impl->conn));
@@ -103,6 +139,8 @@ Task<std::unique_ptr<Connection>> Connection::Connect(std::string dsn,
         if (poll == PGRES_POLLING_OK) break;
         if (poll == PGRES_POLLING_FAILED)
             throw ConnectionError("postgres connect: " + ErrorText(impl->conn));
+        if (PQsocket(impl->conn) < 0)
+            throw ConnectionError("postgres connect: no socket: " + ErrorText(impl->conn));
         if (PQsocket(impl->conn) != fd) {
             fd = PQsocket(impl->conn);
             impl->Rebind(executor);

@@ -61,6 +61,10 @@ Task<int> Migrate(Pool& pool, std::span<const Migration> migrations, const std::
         throw MigrationError("migrations are not in version order");
     }
     auto lease = co_await pool.Acquire();
+    // Migrations may rightly run long (an index build) and wait long for the lock while
+    // another instance migrates: the pool's session limits are lifted here, and RESET
+    // (back to the connection's own) below.
+    co_await lease->ExecuteScript("SET statement_timeout = 0; SET lock_timeout = 0");
     co_await lease->Execute(kLock, "keel-migrations:" + service);
     // On failure the lease is dropped as broken or mid-transaction, or unlocked below;
     // either way the session-level advisory lock goes with it.
@@ -73,6 +77,7 @@ Task<int> Migrate(Pool& pool, std::span<const Migration> migrations, const std::
     }
     if (!lease->Broken()) {
         if (lease->InTransaction()) co_await lease->ExecuteScript("ROLLBACK");
+        co_await lease->ExecuteScript("RESET statement_timeout; RESET lock_timeout");
         co_await lease->Execute(kUnlock, "keel-migrations:" + service);
     }
     if (failure) std::rethrow_exception(failure);

@@ -84,8 +84,7 @@ Task<Pool::Lease> Pool::Acquire() {
         if (may_connect) {
             std::exception_ptr failure;
             try {
-                auto connection =
-                    co_await Connection::Connect(options_.dsn, options_.connect_timeout);
+                auto connection = co_await Connection::Connect(options_);
                 co_return Lease(self, std::move(connection));
             } catch (...) {
                 failure = std::current_exception();

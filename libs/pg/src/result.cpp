@@ -7,6 +7,20 @@
 
 namespace keel::pg {
 
+bool QueryError::IsTransientSqlState(std::string_view sqlstate) {
+    if (sqlstate.size() != 5) return false;
+    const auto cls = sqlstate.substr(0, 2);
+    if (cls == "08" || cls == "53") return true;
+    return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03" ||
+           sqlstate == "57014" || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+bool IsTransient(const std::exception& error) {
+    if (dynamic_cast<const UnavailableError*>(&error) != nullptr) return true;
+    const auto* query = dynamic_cast<const QueryError*>(&error);
+    return query != nullptr && query->IsTransient();
+}
+
 Result::Result(pg_result* result) : result_(result) {}
 Result::~Result() {
     if (result_) PQclear(result_);

@@ -40,6 +40,7 @@ inline void Error(std::string_view m, std::initializer_list<Field> f = {}) {
 }  // namespace keel::log
 
 namespace keel::json {
-/// Appends `text` as a quoted JSON string (RFC 8259 escaping) to `out`.
+/// Appends `text` as a quoted JSON string (RFC 8259 escaping) to `out`; bytes that are
+/// not well-formed UTF-8 become U+FFFD, so the result is always valid JSON.
 void AppendQuoted(std::string& out, std::string_view text);
 }  // namespace keel::json

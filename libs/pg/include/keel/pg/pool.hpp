@@ -11,12 +11,35 @@
 
 namespace keel::pg {
 
+/// How connections are made. The three server timeouts are set on every session at
+/// connect (libpq's `options`, no extra round trip); 0 turns one off. A PG_DSN that
+/// carries its own `options=` replaces them. Connections also use TCP keepalives
+/// (idle 10 s, then 3 probes 5 s apart) and a 20 s TCP user timeout, so a peer that
+/// vanished (host down, network cut) breaks the connection in about 25 s instead of
+/// the kernel's two hours; keepalive keywords in the DSN win over these.
+struct PoolOptions {
+    std::string dsn;
+    std::size_t max_size = 16;
+    std::chrono::milliseconds connect_timeout{3000};
+    std::chrono::milliseconds acquire_timeout{3000};
+    /// A statement running longer is cancelled: QueryError 57014.
+    std::chrono::milliseconds statement_timeout{15'000};
+    /// A statement waiting longer for a lock fails: QueryError 55P03.
+    std::chrono::milliseconds lock_timeout{5'000};
+    /// A session idle this long inside a transaction is ended by the server (its locks
+    /// freed); the pool sees a broken connection and replaces it.
+    std::chrono::milliseconds idle_in_transaction_timeout{60'000};
+};
+
 /// One PostgreSQL connection driven by libpq's asynchronous API on the Asio loop:
 /// waiting for the server suspends the coroutine, never a thread. Statements with
 /// parameters are prepared once per connection and reused.
 /// Not thread-safe: one coroutine at a time (the pool hands it out exclusively).
 class Connection final {
 public:
+    /// Connects within options.connect_timeout with the session settings of `options`.
+    /// Throws ConnectionError (a keel::UnavailableError) on any failure.
+    static Task<std::unique_ptr<Connection>> Connect(PoolOptions options);
     static Task<std::unique_ptr<Connection>> Connect(std::string dsn,
                                                      std::chrono::milliseconds timeout);
     ~Connection();
@@ -41,13 +64,6 @@ private:
     struct Impl;
     explicit Connection(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
-};
-
-struct PoolOptions {
-    std::string dsn;
-    std::size_t max_size = 16;
-    std::chrono::milliseconds connect_timeout{3000};
-    std::chrono::milliseconds acquire_timeout{3000};
 };
 
 /// A bounded pool of connections. Acquire waits (up to acquire_timeout) when all are

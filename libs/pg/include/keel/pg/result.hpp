@@ -21,6 +21,13 @@ public:
     const std::string& SqlState() const { return sqlstate_; }
     bool IsUniqueViolation() const { return sqlstate_ == "23505"; }
     bool IsSerializationFailure() const { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
+    /// True when trying the same statement later can succeed without any change of
+    /// data or code: connection exceptions (class 08), serialization failures and
+    /// deadlocks (40001, 40P01), lock_not_available (55P03, also lock_timeout),
+    /// query_canceled (57014, also statement_timeout), the server shutting down or
+    /// starting (57P01-57P03), insufficient resources (class 53).
+    bool IsTransient() const { return IsTransientSqlState(sqlstate_); }
+    static bool IsTransientSqlState(std::string_view sqlstate);
 
 private:
     std::string sqlstate_;
@@ -31,6 +38,12 @@ class ConnectionError final : public UnavailableError {
 public:
     using UnavailableError::UnavailableError;
 };
+
+/// True for failures that are the environment's, not the caller's: UnavailableError
+/// (ConnectionError, an exhausted pool, NATS away) and transient QueryErrors (see
+/// QueryError::IsTransient). Consumers retry those for as long as they last instead
+/// of counting them as handler failures.
+bool IsTransient(const std::exception& error);
 
 /// A statement parameter in text format; nullopt is SQL NULL.
 using Param = std::optional<std::string>;
