@@ -138,6 +138,39 @@ Command AddGraph(CLI::App& app) {
     return {graph, [options](const std::string& server) { return bt::Graph(server, *options); }};
 }
 
+// outbox parked / unpark / republish share --service and --db.
+std::vector<Command> AddOutbox(CLI::App& app) {
+    auto options = std::make_shared<bt::OutboxOptions>();
+    auto* outbox = app.add_subcommand(
+        "outbox", "A service's transactional outbox (in its PostgreSQL database)");
+    outbox->require_subcommand(1);
+    auto* parked =
+        outbox->add_subcommand("parked", "List events the relay parked (they can never publish)");
+    auto* unpark =
+        outbox->add_subcommand("unpark", "Put parked events back for the relay to try again");
+    auto* republish = outbox->add_subcommand(
+        "republish",
+        "Mark events published in a time window unpublished: the relay sends "
+        "them again (after JetStream lost acknowledged data)");
+    for (auto* sub : {parked, unpark, republish}) {
+        sub->add_option("--service", options->service, "The service whose outbox")->required();
+        sub->add_option("--db", options->db,
+                        "libpq DSN of its database (default: $PG_DSN, else the local stack's "
+                        "database of the service)")
+            ->envname("PG_DSN");
+    }
+    parked->add_flag("--json", options->json, "JSON instead of a table");
+    auto* ids = unpark->add_option("ids", options->ids, "Outbox seqs or event ids");
+    unpark->add_flag("--all", options->all, "Every parked event")->excludes(ids);
+    republish->add_option("--since", options->since, "RFC 3339 time: published at or after")
+        ->required();
+    republish->add_option("--until", options->until,
+                          "RFC 3339 time: published before (default: now)");
+    return {{parked, [options](const std::string&) { return bt::OutboxParked(*options); }},
+            {unpark, [options](const std::string&) { return bt::OutboxUnpark(*options); }},
+            {republish, [options](const std::string&) { return bt::OutboxRepublish(*options); }}};
+}
+
 // Runs the parsed subcommand: 2 for a usage error, 1 for any other failure.
 int RunParsed(const std::vector<Command>& commands, const std::string& server) {
     try {
@@ -167,6 +200,7 @@ int main(int argc, char** argv) {
     for (auto& command : AddDlq(app)) commands.push_back(std::move(command));
     commands.push_back(AddPublish(app));
     commands.push_back(AddGraph(app));
+    for (auto& command : AddOutbox(app)) commands.push_back(std::move(command));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -11,6 +11,7 @@
 #include <keel/core/runtime.hpp>
 #include <keel/core/uuid.hpp>
 
+#include "schema_registry.hpp"
 #include "state.hpp"
 
 namespace keel::bus {
@@ -28,7 +29,30 @@ CREATE TABLE IF NOT EXISTS bus_outbox (
     created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     published_at timestamptz
 );
-CREATE INDEX IF NOT EXISTS bus_outbox_unpublished ON bus_outbox (seq) WHERE published_at IS NULL;
+-- Relay (relay.cpp): a row that can never be published (over NATS's max_payload, say)
+-- is parked with its error instead of blocking the rows after it; `keel-bus outbox
+-- unpark` clears both columns. Published rows stay a while so that `keel-bus outbox
+-- republish` can send a window again (published_at index).
+-- (Checked first: ALTER TABLE takes an exclusive lock even when the columns exist.)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'bus_outbox' AND column_name = 'parked_at') THEN
+        ALTER TABLE bus_outbox ADD COLUMN parked_at timestamptz, ADD COLUMN park_error text;
+    END IF;
+END $$;
+DROP INDEX IF EXISTS bus_outbox_unpublished;
+CREATE INDEX IF NOT EXISTS bus_outbox_to_publish ON bus_outbox (seq)
+    WHERE published_at IS NULL AND parked_at IS NULL;
+CREATE INDEX IF NOT EXISTS bus_outbox_published_at ON bus_outbox (published_at);
+-- Which instance relays the outbox, until when (database time). One outbox per
+-- database, so one row ('outbox'); taken and renewed in one-statement transactions.
+CREATE TABLE IF NOT EXISTS bus_relay_lease (
+    name        text PRIMARY KEY,
+    holder      text NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    acquired_at timestamptz NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bus_inbox (
     consumer     text NOT NULL,
     event_id     uuid NOT NULL,
@@ -36,6 +60,17 @@ CREATE TABLE IF NOT EXISTS bus_inbox (
     PRIMARY KEY (consumer, event_id)
 );
 CREATE INDEX IF NOT EXISTS bus_inbox_processed_at ON bus_inbox (processed_at);
+-- Handler failures per redelivered event, counted by the consumer itself (JetStream's
+-- delivery count also counts transient retries); a row lives from an event's first
+-- failure to its success or dead letter.
+CREATE TABLE IF NOT EXISTS bus_attempts (
+    consumer   text NOT NULL,
+    event_id   uuid NOT NULL,
+    failures   integer NOT NULL,
+    last_error text NOT NULL DEFAULT '',
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
 )sql";
 
 std::string HeadersJson(const Envelope& e, const std::string& trail_record) {
@@ -59,6 +94,8 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
     s.service = service;
     s.instance_id = instance_id;
     s.urls = SplitUrlList(config.String("NATS_URL", "nats://127.0.0.1:4222"));
+    s.nats_user = config.String("NATS_USER", "");
+    s.nats_password = config.Secret("NATS_PASSWORD", "");
     s.replicas = static_cast<int>(config.Int("BUS_REPLICAS", 1, 1, 5));
     s.retention =
         std::chrono::seconds(config.Int("BUS_RETENTION_S", 7LL * 24 * 3600, 60, 365LL * 24 * 3600));
@@ -66,6 +103,7 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
     s.duplicate_window =
         std::chrono::seconds(config.Int("BUS_DUPLICATE_WINDOW_S", 15LL * 60, 1, 24LL * 3600));
     s.relay_poll = std::chrono::milliseconds(config.Int("BUS_RELAY_POLL_MS", 200, 5, 60'000));
+    s.relay_lease = std::chrono::milliseconds(config.Int("BUS_RELAY_LEASE_MS", 5000, 500, 60'000));
     s.record_trail = config.Bool("BUS_TRAIL", true);
     return s;
 }
@@ -87,8 +125,18 @@ Bus::Bus(asio::any_io_executor executor, std::shared_ptr<pg::Pool> pool, BusSett
     state_->relay_errors =
         &registry.GetCounter("keel_bus_outbox_publish_errors_total",
                              "Outbox relay batches that failed and will be retried");
-    state_->outbox_pending =
-        &registry.GetGauge("keel_bus_outbox_pending", "Committed outbox events not yet published");
+    state_->outbox_pending = &registry.GetGauge(
+        "keel_bus_outbox_pending", "Committed outbox events not yet published (parked ones aside)");
+    state_->outbox_parked =
+        &registry.GetGauge("keel_bus_outbox_parked",
+                           "Outbox events the relay set aside because they can never be published");
+    state_->parked_total = &registry.GetCounter("keel_bus_outbox_parked_total",
+                                                "Outbox events parked by this instance");
+    state_->redeclared = &registry.GetCounter(
+        "keel_bus_redeclared_total",
+        "Times this instance declared its streams and consumers again after JetStream lost them");
+    state_->relay_leader = &registry.GetGauge("keel_bus_outbox_relay_leader",
+                                              "1 while this instance holds the outbox relay lease");
 }
 
 Bus::~Bus() {
@@ -137,6 +185,16 @@ std::shared_ptr<Subscription> NewSubscription(const Codec& codec, const BusSetti
                                   "Messages not yet delivered or not yet acknowledged", labels);
     sub->ack_pending = &registry.GetGauge("keel_bus_consumer_ack_pending",
                                           "Messages delivered and not yet acknowledged", labels);
+    sub->transient_retries = &registry.GetCounter(
+        "keel_bus_transient_retries_total",
+        "Deliveries put back because PostgreSQL or NATS was unavailable (not handler failures)",
+        labels);
+    sub->deadline_exceeded =
+        &registry.GetCounter("keel_bus_handler_deadline_exceeded_total",
+                             "Batches abandoned at the handler deadline and redelivered", labels);
+    sub->paused =
+        &registry.GetGauge("keel_bus_consumer_paused",
+                           "Workers not fetching while they wait for the database", labels);
     return sub;
 }
 
@@ -213,13 +271,79 @@ std::string Declaration(const BusSettings& settings, const Bus::State& state) {
                                         {"declared_at_us", NowMicros()}});
 }
 
-// Lag per consumer, as JetStream counts it. Blocking: runs on the bus's own threads.
-void RefreshConsumerLag(const Bus::State& state) {
+ConsumerSpec ConsumerOf(const Subscription& sub) {
+    ConsumerSpec consumer;
+    consumer.durable = sub.durable;
+    consumer.filter_subject = sub.topic;
+    // Unlimited: the consumer counts handler failures itself and dead-letters after
+    // max_deliver of them; JetStream's count also has transient retries and would drop
+    // the message silently. (An existing consumer is updated to it.)
+    consumer.max_deliver = -1;
+    consumer.ack_wait = sub.options.ack_wait;
+    return consumer;
+}
+
+// The streams and durable consumers this service needs, its entry in the registry and
+// the schemas it writes: at start, and again whenever JetStream has lost them (a wiped
+// store). Blocking; idempotent (existing ones are updated to the same settings).
+void Declare(Nats& nats, const BusSettings& settings, const Codec& codec, const Bus::State& state) {
+    for (const auto& stream : StreamsOf(settings, state)) nats.EnsureStream(stream);
+    for (const auto& sub : state.subscriptions) nats.EnsureConsumer(sub->stream, ConsumerOf(*sub));
+    auto msg = NewMsg("keel.registry." + settings.service, Declaration(settings, state));
+    nats.Publish(msg.get());
+    // The schemas this service writes, for consumers on other versions (schema_registry.hpp).
+    nats.EnsureStream(SchemaStreamSpec(settings.replicas));
+    PublishSchemas(nats, codec, state.publishes);
+}
+
+// JetStream's error code in an API answer, 0 when it is not an error.
+std::int64_t ApiErrorCode(const json::value& answer) {
+    if (!answer.is_object()) return 0;
+    const auto* error = answer.as_object().if_contains("error");
+    if (error == nullptr || !error->is_object()) return 0;
+    const auto* code = error->as_object().if_contains("err_code");
+    return code != nullptr && code->is_int64() ? code->as_int64() : -1;
+}
+
+constexpr std::int64_t kConsumerNotFound = 10014;
+constexpr std::int64_t kStreamNotFound = 10059;
+
+// The streams of ours that JetStream says it does not have; empty when it does not
+// answer clearly (down, restarting, a leader election): only a definite answer counts.
+std::vector<std::string> MissingStreams(Nats& nats, const BusSettings& settings,
+                                        const Bus::State& state) {
+    const auto answer =
+        json::parse(nats.ApiRequest("STREAM.NAMES", "{}", std::chrono::milliseconds(2000)));
+    if (ApiErrorCode(answer) != 0 || !answer.is_object()) return {};
+    const auto& o = answer.as_object();
+    const auto* total = o.if_contains("total");
+    const auto* limit = o.if_contains("limit");
+    if (total == nullptr ||
+        (limit != nullptr && total->to_number<std::int64_t>() > limit->to_number<std::int64_t>()))
+        return {};  // more names than one page: not worth paging for
+    std::vector<std::string> have;
+    if (const auto* names = o.if_contains("streams"); names != nullptr && names->is_array())
+        for (const auto& n : names->as_array())
+            if (n.is_string()) have.emplace_back(n.as_string());
+    auto wanted = StreamsOf(settings, state);
+    wanted.push_back(SchemaStreamSpec(settings.replicas));
+    std::vector<std::string> missing;
+    for (const auto& s : wanted)
+        if (std::find(have.begin(), have.end(), s.name) == have.end()) missing.push_back(s.name);
+    return missing;
+}
+
+// Lag per consumer, as JetStream counts it; the durables JetStream says it does not have
+// are added to `missing`. Blocking: runs on the bus's own threads.
+void RefreshConsumerLag(const Bus::State& state, std::vector<std::string>& missing) {
     for (const auto& sub : state.subscriptions) {
         try {
             const auto info = json::parse(
                 state.nats->ApiRequest("CONSUMER.INFO." + sub->stream + "." + sub->durable, "",
                                        std::chrono::milliseconds(2000)));
+            const auto error = ApiErrorCode(info);
+            if (error == kConsumerNotFound || error == kStreamNotFound)
+                missing.push_back("consumer " + sub->durable);
             if (!info.is_object() || !info.as_object().contains("num_pending")) continue;
             const auto position = PositionFromInfo(info.as_object());
             sub->lag->Set(position.Lag());
@@ -230,16 +354,58 @@ void RefreshConsumerLag(const Bus::State& state) {
     }
 }
 
+// Every lag refresh also checks that JetStream still has our streams and consumers: a
+// store that was wiped (or restored from an old backup), or a stream or consumer deleted
+// by hand, would otherwise fail every publish ("no responders") and every fetch until
+// each service restarts. What is missing is declared again as at start; the events
+// JetStream lost are the operator's (`keel-bus outbox republish`).
+void CheckDeclarations(const Bus& bus, Bus::State& state) {
+    std::vector<std::string> missing;
+    try {
+        for (auto& name : MissingStreams(*state.nats, bus.Settings(), state))
+            missing.push_back("stream " + name);
+    } catch (const std::exception&) {
+        // NATS away: nothing to conclude
+    }
+    RefreshConsumerLag(state, missing);
+    // Only what is still missing a round later (2 s): `keel-bus replay` deletes a durable
+    // and creates it again at once, and must not find it recreated from the start by us.
+    const bool confirmed = state.missing_before;
+    state.missing_before = !missing.empty();
+    if (missing.empty()) state.redeclare_failing = false;
+    if (missing.empty() || !confirmed) return;
+    std::string what;
+    for (const auto& m : missing) what += (what.empty() ? "" : ", ") + m;
+    try {
+        Declare(*state.nats, bus.Settings(), bus.GetCodec(), state);
+    } catch (const std::exception& e) {
+        if (!state.redeclare_failing)
+            log::Error(
+                "JetStream lost the bus's streams or consumers and declaring them again "
+                "failed; retrying",
+                {{"missing", what}, {"error", e.what()}});
+        state.redeclare_failing = true;
+        return;
+    }
+    state.redeclare_failing = false;
+    state.redeclared->Inc();
+    log::Warn(
+        "JetStream had lost the bus's streams or consumers; declared them again (events "
+        "it lost need `keel-bus outbox republish`)",
+        {{"recreated", what}});
+}
+
 constexpr std::string_view kOutboxPendingSql =
-    "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL";
+    "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT "
+    "NULL) FROM bus_outbox WHERE published_at IS NULL";
 
 // The lag gauges and the unpublished outbox rows, every few seconds (not after every
 // relay round: that was a query per committed event). `bus` keeps `state` alive.
-Task<void> LagRefreshLoop([[maybe_unused]] std::shared_ptr<Bus> bus, Bus::State& state,
+Task<void> LagRefreshLoop(std::shared_ptr<Bus> bus, Bus::State& state,
                           std::shared_ptr<pg::Pool> pool) {
     while (!state.stopping) {
-        auto refresh = [&state] {
-            RefreshConsumerLag(state);
+        auto refresh = [&bus, &state] {
+            CheckDeclarations(*bus, state);
             return 0;
         };
         co_await Offload(state.blocking.get_executor(), std::move(refresh));
@@ -247,6 +413,7 @@ Task<void> LagRefreshLoop([[maybe_unused]] std::shared_ptr<Bus> bus, Bus::State&
             try {
                 auto pending = co_await pool->Execute(kOutboxPendingSql);
                 state.outbox_pending->Set(pending.Int(0, 0));
+                state.outbox_parked->Set(pending.Int(0, 1));
             } catch (const std::exception&) {
                 // PostgreSQL away: the gauge keeps its last value
             }
@@ -267,18 +434,14 @@ void Bus::Connect() {
     Nats::Options options;
     options.urls = settings_.urls;
     options.name = settings_.instance_id;
+    options.user = settings_.nats_user;
+    options.password = settings_.nats_password;
     state_->nats = Nats::Connect(options);
-    for (const auto& stream : StreamsOf(settings_, *state_)) state_->nats->EnsureStream(stream);
-    for (const auto& sub : state_->subscriptions) {
-        ConsumerSpec consumer;
-        consumer.durable = sub->durable;
-        consumer.filter_subject = sub->topic;
-        consumer.max_deliver = sub->options.max_deliver;
-        consumer.ack_wait = sub->options.ack_wait;
-        state_->nats->EnsureConsumer(sub->stream, consumer);
-    }
-    auto msg = NewMsg("keel.registry." + settings_.service, Declaration(settings_, *state_));
-    state_->nats->Publish(msg.get());
+    Declare(*state_->nats, settings_, codec_, *state_);
+    // The lookup of the writer schemas its consumers meet and do not know.
+    state_->schemas =
+        std::make_shared<SchemaLookup>(codec_, state_->nats, state_->blocking.get_executor());
+    for (const auto& sub : state_->subscriptions) sub->schemas = state_->schemas.get();
 }
 
 // Instances of one service start together: the lock keeps their DDL apart.
@@ -298,6 +461,7 @@ Task<void> Bus::Start() {
     co_await Offload(state_->blocking.get_executor(), std::move(connect));
     if (pool_) co_await CreateBusTables(*pool_);
     state_->started = true;
+    state_->pool = pool_;
     for (const auto& sub : state_->subscriptions) StartWorkers(self, *state_, sub);
     if (pool_) Spawn(state_->strand, RelayLoop(self, *state_, pool_), "outbox relay");
     Spawn(executor_, LagRefreshLoop(self, *state_, pool_), "bus lag refresh");
@@ -316,17 +480,24 @@ Task<void> Bus::Stop() {
     co_await Offload(state_->blocking.get_executor(), join);
     state_->lag_timer.cancel();
     if (pool_) {
-        try {
-            co_await RelayOnce(*this, *state_, *pool_);  // what committed during the drain
-        } catch (const std::exception& e) {
-            log::Warn("final outbox flush failed; another instance or the next start publishes it",
-                      {{"error", e.what()}});
-        }
+        // The relay loops end first, then one last pass publishes what committed during
+        // the drain, then the lease goes so that another instance relays at once.
         WakeRelay();  // lets the relay loop see `stopping` and end
         asio::steady_timer wait(executor_);
         for (int i = 0; i < 200 && state_->relay_loops.load() > 0; ++i) {
             wait.expires_after(std::chrono::milliseconds(10));
             co_await wait.async_wait(asio::use_awaitable);
+        }
+        try {
+            co_await RelayOnce(*this, *state_, *pool_);
+        } catch (const std::exception& e) {
+            log::Warn("final outbox flush failed; another instance or the next start publishes it",
+                      {{"error", e.what()}});
+        }
+        try {
+            co_await ReleaseRelayLease(*this, *state_, *pool_);
+        } catch (const std::exception& e) {
+            log::Warn("relay lease not released; it expires by itself", {{"error", e.what()}});
         }
     }
     auto flush = [this] {
@@ -356,7 +527,7 @@ Task<std::string> Bus::Emit(pg::Connection& connection, const std::string& topic
         throw std::logic_error("topic " + topic + " is not declared with Publishes()");
     std::string bytes = codec_.Encode(topic, payload);  // SchemaError rolls the caller back
     Envelope e;
-    e.event_id = Uuid::V7().ToString();
+    e.event_id = Uuid::V7().ToString();  // lower-case, as PostgreSQL's uuid::text (the inbox)
     e.topic = topic;
     e.correlation_id = origin.correlation_id;
     e.causation_id = origin.causation_id;

@@ -2,9 +2,12 @@
 
 #include <avro.h>
 
+#include "schema_rules.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -363,14 +366,26 @@ struct Codec::Entry {
     std::string json;
     std::string fingerprint;
     avro_schema_t schema = nullptr;
+    // A reader (the topic's own schema): its shape, for reading other writers' values.
+    std::unique_ptr<ReaderShape> shape;
+    // A writer (another version): the reader it resolves into.
+    const Entry* reader = nullptr;
+    // Keys the threads' scratch values: an address may be reused by a later codec's entry.
+    const std::uint64_t id = NextId();
+
     ~Entry() {
         if (schema != nullptr) avro_schema_decref(schema);
     }
 
+    static std::uint64_t NextId() {
+        static std::atomic<std::uint64_t> next{0};
+        return ++next;
+    }
+
     // The calling thread's reusable value for this schema, reset.
     avro_value_t* Value() const {
-        thread_local std::unordered_map<const Entry*, std::unique_ptr<Scratch>> scratch;
-        auto& slot = scratch[this];
+        thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Scratch>> scratch;
+        auto& slot = scratch[id];
         if (!slot) {
             auto fresh = std::make_unique<Scratch>();
             fresh->iface = avro_generic_class_from_schema(schema);
@@ -381,34 +396,59 @@ struct Codec::Entry {
         avro_value_reset(&slot->value);
         return &slot->value;
     }
+
+    // Decodes bytes written with this schema into JSON.
+    json::value DecodeBytes(std::string_view bytes) const {
+        avro_value_t* value = Value();
+        avro_reader_t reader =
+            avro_reader_memory(bytes.data(), static_cast<std::int64_t>(bytes.size()));
+        const int rc = avro_value_read(reader, value);
+        avro_reader_free(reader);
+        if (rc != 0) throw DecodeError(AvroError("payload does not decode as " + topic));
+        // Trailing bytes mean the writer used another schema: refuse rather than guess.
+        std::size_t size = 0;
+        if (avro_value_sizeof(value, &size) != 0 || size != bytes.size())
+            throw DecodeError("payload is not exactly one " + topic + " record");
+        return Get(value);
+    }
 };
 
-Codec::Codec(std::span<const SchemaSource> sources) {
+// Parses a schema; its topic is its full name, which must be `topic` when one is given.
+std::unique_ptr<Codec::Entry> Codec::Compile(std::string_view topic, std::string_view json) const {
+    auto entry = std::make_unique<Entry>();
+    entry->json = std::string(json);
+    const std::string label =
+        topic.empty() ? std::string("schema") : "schema " + std::string(topic);
+    if (avro_schema_from_json_length(entry->json.data(), entry->json.size(), &entry->schema) != 0)
+        throw SchemaError(AvroError(label + " does not parse"));
+    const char* name = avro_schema_name(entry->schema);
+    const char* ns = avro_schema_namespace(entry->schema);
+    entry->topic = (ns && *ns ? std::string(ns) + "." : "") + (name ? name : "");
+    if (!topic.empty() && entry->topic != topic)
+        throw SchemaError(label + ": its name must be the topic, is " + entry->topic);
+    entry->fingerprint = FingerprintOf(entry->json);
+    return entry;
+}
+
+Codec::Codec(std::span<const SchemaSource> sources, std::span<const SchemaSource> writers) {
     for (const auto& source : sources) {
-        auto entry = std::make_unique<Entry>();
-        entry->topic = std::string(source.topic);
-        entry->json = std::string(source.json);
-        if (avro_schema_from_json_length(entry->json.data(), entry->json.size(), &entry->schema) !=
-            0)
-            throw SchemaError(AvroError("schema " + entry->topic + " does not parse"));
-        const char* name = avro_schema_name(entry->schema);
-        const char* ns = avro_schema_namespace(entry->schema);
-        const std::string full = (ns && *ns ? std::string(ns) + "." : "") + (name ? name : "");
-        if (entry->topic != full)
-            throw SchemaError("schema " + entry->topic + ": its name must be the topic, is " +
-                              full);
-        char hex[17];
-        std::snprintf(hex, sizeof hex, "%016llx",
-                      static_cast<unsigned long long>(Rabin64(CanonicalForm(entry->json))));
-        entry->fingerprint = hex;
+        auto entry = Compile(source.topic, source.json);
+        entry->shape = std::make_unique<ReaderShape>(entry->json);
         entries_.emplace(entry->topic, std::move(entry));
+    }
+    for (const auto& writer : writers) {
+        try {
+            Learn(writer.json);
+        } catch (const SchemaError& e) {
+            throw SchemaError("writer schema " + std::string(writer.topic) + ": " + e.what());
+        }
     }
 }
 
 Codec::~Codec() = default;
 
 const Codec& Codec::Embedded() {
-    static const Codec codec(EmbeddedSchemas());
+    static const Codec codec(EmbeddedSchemas(), EmbeddedReleasedSchemas());
     return codec;
 }
 
@@ -457,17 +497,57 @@ json::value Codec::Decode(std::string_view topic, std::string_view bytes) const 
     } catch (const SchemaError& e) {
         throw DecodeError(e.what());
     }
-    avro_value_t* value = entry->Value();
-    avro_reader_t reader =
-        avro_reader_memory(bytes.data(), static_cast<std::int64_t>(bytes.size()));
-    const int rc = avro_value_read(reader, value);
-    avro_reader_free(reader);
-    if (rc != 0) throw DecodeError(AvroError("payload does not decode as " + entry->topic));
-    // Trailing bytes mean the writer used another schema: refuse rather than guess.
-    std::size_t size = 0;
-    if (avro_value_sizeof(value, &size) != 0 || size != bytes.size())
-        throw DecodeError("payload is not exactly one " + entry->topic + " record");
-    return Get(value);
+    return entry->DecodeBytes(bytes);
+}
+
+json::value Codec::Decode(std::string_view topic, std::string_view bytes,
+                          std::string_view writer) const {
+    const Entry* reader = nullptr;
+    try {
+        reader = &Find(topic);
+    } catch (const SchemaError& e) {
+        throw DecodeError(e.what());
+    }
+    if (writer.empty() || writer == reader->fingerprint) return reader->DecodeBytes(bytes);
+    const Entry* entry = FindWriter(writer);
+    if (entry == nullptr)
+        throw UnknownSchemaError(std::string(topic), std::string(writer),
+                                 "neither embedded nor learned");
+    if (entry->reader != reader)
+        throw DecodeError("written with schema " + std::string(writer) + ", which is " +
+                          entry->topic + "'s, not " + reader->topic + "'s");
+    return reader->shape->Read(entry->DecodeBytes(bytes));
+}
+
+const Codec::Entry* Codec::FindWriter(std::string_view fingerprint) const {
+    std::lock_guard lock(writers_mutex_);
+    const auto it = writers_.find(fingerprint);
+    return it == writers_.end() ? nullptr : it->second.get();  // never erased: stays valid
+}
+
+bool Codec::KnowsWriter(std::string_view fingerprint) const {
+    for (const auto& kv : entries_)
+        if (kv.second->fingerprint == fingerprint) return true;
+    return FindWriter(fingerprint) != nullptr;
+}
+
+std::string Codec::Learn(std::string_view schema_json) const {
+    auto writer = Compile("", schema_json);
+    const auto it = entries_.find(writer->topic);
+    if (it == entries_.end())
+        throw SchemaError("schema " + writer->fingerprint + " is of " + writer->topic +
+                          ", which this codec does not read");
+    const Entry& reader = *it->second;
+    if (writer->fingerprint == reader.fingerprint) return reader.fingerprint;
+    std::string why;
+    if (!CanRead(reader.json, writer->json, &why))
+        throw SchemaError("schema " + writer->fingerprint + " of " + writer->topic +
+                          " does not resolve into this reader's (" + why + ")");
+    writer->reader = &reader;
+    std::string fingerprint = writer->fingerprint;
+    std::lock_guard lock(writers_mutex_);
+    writers_.try_emplace(fingerprint, std::move(writer));
+    return fingerprint;
 }
 
 }  // namespace keel::bus

@@ -1,11 +1,19 @@
 // Durable pull consumers. Each worker is a thread that fetches a batch (libnats's
 // fetch blocks) and hands it to the io threads, where it is decoded and handled in
 // one transaction with the inbox; while that runs long, the worker tells JetStream
-// the messages are in progress so they are not redelivered meanwhile.
+// the messages are in progress so they are not redelivered meanwhile, up to the
+// handler deadline. Transient failures (database or NATS away) are retried without
+// counting and pause the worker until the database answers; handler failures are
+// counted in bus_attempts and dead-lettered after max_deliver.
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <future>
 #include <set>
 
@@ -39,9 +47,11 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     Event event;
     auto& e = event.envelope;
     e.topic = SubjectOf(d.msg);
-    e.event_id = GetHeader(d.msg, header::kEventId);
-    if (!Uuid::Parse(e.event_id))
-        throw DecodeError("missing or malformed " + std::string(header::kEventId));
+    const auto id = Uuid::Parse(GetHeader(d.msg, header::kEventId));
+    if (!id) throw DecodeError("missing or malformed " + std::string(header::kEventId));
+    // Canonical (lower-case): the inbox matches ids against PostgreSQL's uuid::text, where
+    // an upper-case header would pass for a duplicate and its event be skipped.
+    e.event_id = id->ToString();
     e.correlation_id = GetHeader(d.msg, header::kCorrelationId);
     if (e.correlation_id.empty()) e.correlation_id = e.event_id;
     e.causation_id = GetHeader(d.msg, header::kCausationId);
@@ -54,11 +64,14 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     } catch (const std::invalid_argument& ex) {
         throw DecodeError(ex.what());
     }
-    const auto& codec = bus.GetCodec();
-    if (!e.fingerprint.empty() && codec.Has(e.topic) && e.fingerprint != codec.Fingerprint(e.topic))
-        throw DecodeError("written with schema fingerprint " + e.fingerprint +
-                          ", this consumer reads " + codec.Fingerprint(e.topic));
-    event.payload = codec.Decode(e.topic, DataOf(d.msg));
+    // Another compatible version's schema is resolved into ours; an unknown one (a deploy
+    // in progress) is looked up in the registry while the event waits (UnavailableError).
+    try {
+        event.payload = bus.GetCodec().Decode(e.topic, DataOf(d.msg), e.fingerprint);
+    } catch (const UnknownSchemaError&) {
+        throw UnknownSchemaError(e.topic, e.fingerprint,
+                                 ReportUnknownSchema(sub, e.topic, e.fingerprint));
+    }
     event.stream_sequence = d.stream_sequence;
     event.deliveries = d.deliveries;
     auto& next = event.next;
@@ -73,12 +86,39 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     return event;
 }
 
+// One fetched batch. It owns the fetched messages: a coroutine abandoned at the
+// deadline may still use them, so they are freed with the last reference, not when
+// the worker moves on.
 struct Batch {
     std::shared_ptr<Bus> bus;
     Bus::State* state = nullptr;  // the bus's, alive as long as `bus`
     std::shared_ptr<Subscription> sub;
+    natsMsgList list{};
     std::vector<std::unique_ptr<Delivery>> deliveries;
+    asio::cancellation_signal cancel;    // emitted (on the io executor) at the deadline
+    std::atomic<bool> abandoned{false};  // the deadline passed: the worker settled the rest
+    std::atomic<bool> transient{false};  // a transient failure: the worker pauses fetching
+    std::promise<void> done;
+
+    ~Batch() {
+        deliveries.clear();
+        natsMsgList_Destroy(&list);
+    }
 };
+
+// The worker and the handler's coroutine may both try to settle a message (after the
+// deadline): the first one does.
+bool Claim(Delivery& d) { return !d.settled.exchange(true); }
+
+void NakAfter(Delivery& d, std::chrono::milliseconds delay) {
+    if (Claim(d)) natsMsg_NakWithDelay(d.msg, delay.count(), nullptr);
+}
+
+std::chrono::milliseconds Backoff(const SubscribeOptions& options, std::int64_t failures) {
+    const std::chrono::milliseconds delay =
+        options.backoff_base * (1LL << std::clamp<std::int64_t>(failures - 1, 0, 20));
+    return std::min(delay, options.backoff_max);
+}
 
 void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char* outcome) {
     const auto now = NowMicros();
@@ -96,76 +136,95 @@ void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char
     bus.Connection()->PublishNoWait("trail." + SubjectToken(event.envelope.correlation_id), record);
 }
 
-// Copies the message to dlq.<topic> with the reason. Blocking: run on the bus pool.
-void PublishDeadLetter(Nats& nats, const Subscription& sub, const Delivery& d,
-                       const std::string& reason) {
-    auto copy = NewMsg("dlq." + std::string(SubjectOf(d.msg)), DataOf(d.msg));
+// Copies `msg` to dlq.<topic> with the reason. Blocking: run on the bus pool. `msg_id`
+// lets JetStream drop a second copy (advisories reach every instance's listener).
+void PublishDeadLetter(Nats& nats, const Subscription& sub, natsMsg* msg,
+                       std::uint64_t stream_sequence, std::uint64_t deliveries,
+                       const std::string& reason, const std::string& msg_id = "") {
+    auto copy = NewMsg("dlq." + std::string(SubjectOf(msg)), DataOf(msg));
     for (const char* key :
          {header::kEventId, header::kCorrelationId, header::kCausationId, header::kFingerprint,
           header::kProducedAt, header::kTrail, header::kTraceparent}) {
-        const auto value = GetHeader(d.msg, key);
+        const auto value = GetHeader(msg, key);
         if (!value.empty()) SetHeader(copy.get(), key, value);
     }
     SetHeader(copy.get(), header::kDlqConsumer, sub.durable);
     SetHeader(copy.get(), header::kDlqError, HeaderSafe(reason));
-    SetHeader(copy.get(), header::kDlqDeliveries, std::to_string(d.deliveries));
-    SetHeader(copy.get(), header::kDlqStreamSeq, std::to_string(d.stream_sequence));
-    nats.Publish(copy.get());
+    SetHeader(copy.get(), header::kDlqDeliveries, std::to_string(deliveries));
+    SetHeader(copy.get(), header::kDlqStreamSeq, std::to_string(stream_sequence));
+    nats.Publish(copy.get(), msg_id);
 }
 
-Task<void> DeadLetter(Batch& batch, Delivery& d, const std::string& reason) {
+// Returns true when the message went to dlq.<topic> and was terminated.
+Task<bool> DeadLetter(Batch& batch, Delivery& d, const std::string& reason) {
     auto& state = *batch.state;
+    if (!Claim(d)) co_return false;  // abandoned at the deadline: already put back
     try {
         auto publish = [&] {
-            PublishDeadLetter(*state.nats, *batch.sub, d, reason);
+            PublishDeadLetter(*state.nats, *batch.sub, d.msg, d.stream_sequence, d.deliveries,
+                              reason);
             return 0;
         };
         co_await Offload(state.blocking.get_executor(), publish);
     } catch (const std::exception& e) {
         log::Error("dead letter publish failed; message will be redelivered",
                    {{"consumer", batch.sub->durable}, {"error", e.what()}});
-        d.settled = true;
         natsMsg_NakWithDelay(d.msg, 1000, nullptr);
-        co_return;
+        co_return false;
     }
     log::Warn("message dead-lettered",
               {{"consumer", batch.sub->durable},
                {"stream_seq", static_cast<std::int64_t>(d.stream_sequence)},
                {"error", reason}});
     batch.sub->dead_letters->Inc();
-    d.settled = true;
     natsMsg_Term(d.msg, nullptr);
+    co_return true;
 }
 
-// A handler failed on `d`: redeliver later, or dead-letter on the last try.
-Task<void> Failed(Batch& batch, Delivery& d, const std::string& reason) {
-    const auto& options = batch.sub->options;
-    if (d.deliveries >= static_cast<std::uint64_t>(options.max_deliver)) {
-        co_await DeadLetter(batch, d, reason);
-        co_return;
-    }
-    log::Warn("handler failed; redelivering later",
-              {{"consumer", batch.sub->durable},
-               {"delivery", static_cast<std::int64_t>(d.deliveries)},
-               {"error", reason}});
-    auto delay = options.backoff_base * (1LL << std::min<std::uint64_t>(d.deliveries - 1, 20));
-    if (delay > options.backoff_max) delay = options.backoff_max;
-    batch.sub->retried->Inc();
-    d.settled = true;
-    natsMsg_NakWithDelay(d.msg, delay.count(), nullptr);
-}
+// Failure bookkeeping in bus_attempts (transactional subscriptions only). A redelivered
+// event's attempt is counted in its own committed statement before the handler runs,
+// so an event that kills the process mid-handler is counted too.
+constexpr std::string_view kStartAttemptSql = R"sql(
+INSERT INTO bus_attempts (consumer, event_id, failures) VALUES ($1, $2::uuid, 1)
+ON CONFLICT (consumer, event_id)
+DO UPDATE SET failures = bus_attempts.failures + 1, updated_at = now()
+RETURNING failures - 1, last_error)sql";
+constexpr std::string_view kUndoAttemptSql =
+    "UPDATE bus_attempts SET failures = failures - 1, updated_at = now() "
+    "WHERE consumer = $1 AND event_id = $2::uuid AND failures > 0";
+// $4: 1 for a first delivery, 0 when the attempt was counted when it started.
+constexpr std::string_view kRecordFailureSql = R"sql(
+INSERT INTO bus_attempts (consumer, event_id, failures, last_error) VALUES ($1, $2::uuid, 1, $3)
+ON CONFLICT (consumer, event_id) DO UPDATE
+SET failures = bus_attempts.failures + $4, last_error = excluded.last_error, updated_at = now()
+RETURNING failures)sql";
+constexpr std::string_view kClearAttemptsSql =
+    "DELETE FROM bus_attempts WHERE consumer = $1 AND event_id = $2::uuid";
 
-// Runs the handler for `events` in one transaction with their inbox rows. Returns
-// "" on success, else the error.
-Task<std::string> RunInTransaction(Batch& batch, std::span<const Event> events,
-                                   std::size_t* duplicates) {
-    auto& sub = *batch.sub;
+// A transaction abandoned at the deadline is rolled back when the server notices its
+// connection is gone, which it does not while a statement runs: make it check the
+// client every second, and stop a statement itself just after the deadline.
+constexpr std::string_view kTransactionLimitsSql =
+    "SELECT set_config('statement_timeout', $1, true), "
+    "set_config('client_connection_check_interval', '1000', true)";
+
+struct Outcome {
+    enum Kind { kOk, kFailed, kTransient, kAbandoned };
+    Kind kind = kOk;
     std::string error;
+};
+
+// Runs the handler for `events` in one transaction with their inbox rows (and, for a
+// redelivered event, the removal of its failure count).
+Task<Outcome> RunInTransaction(Batch& batch, std::span<const Event> events, bool clear_attempts,
+                               std::size_t* duplicates) {
+    auto& sub = *batch.sub;
+    Outcome outcome;
     *duplicates = 0;
     try {
         if (sub.plain) {
             co_await sub.plain(events);
-            co_return error;
+            co_return outcome;
         }
         std::string ids = "{";
         for (const auto& e : events) {
@@ -173,7 +232,13 @@ Task<std::string> RunInTransaction(Batch& batch, std::span<const Event> events,
             ids += e.envelope.event_id;
         }
         ids += "}";
+        // A little past the deadline, so that the worker abandons the batch first (an
+        // overrun counts; a statement_timeout, 57014, alone would be transient).
+        const std::string timeout = std::to_string(sub.options.handler_deadline.count() + 2000);
         auto body = [&](pg::Connection& c) -> Task<void> {
+            co_await c.Execute(kTransactionLimitsSql, timeout);
+            if (clear_attempts)
+                co_await c.Execute(kClearAttemptsSql, sub.durable, events[0].envelope.event_id);
             auto fresh = co_await c.Execute(
                 "INSERT INTO bus_inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
                 "ON CONFLICT DO NOTHING RETURNING event_id::text",
@@ -192,10 +257,152 @@ Task<std::string> RunInTransaction(Batch& batch, std::span<const Event> events,
         };
         co_await batch.bus->Transaction(body);
     } catch (const std::exception& e) {
-        error = e.what();
-        if (error.empty()) error = "handler failed";
+        outcome.error = e.what();
+        if (outcome.error.empty()) outcome.error = "handler failed";
+        outcome.kind = Outcome::kFailed;
+        if (pg::IsTransient(e)) outcome.kind = Outcome::kTransient;
+        if (batch.abandoned) outcome.kind = Outcome::kAbandoned;
     }
-    co_return error;
+    co_return outcome;
+}
+
+// A transient failure: every message not yet settled is put back with a delay that grows
+// while failures last, and the worker pauses fetching until the database answers.
+void Defer(Batch& batch, const std::string& error) {
+    auto& sub = *batch.sub;
+    const auto delay = Backoff(sub.options, ++sub.transient_streak);
+    std::uint64_t deferred = 0;
+    for (auto& d : batch.deliveries) {
+        if (!Claim(*d)) continue;
+        natsMsg_NakWithDelay(d->msg, delay.count(), nullptr);
+        ++deferred;
+    }
+    sub.transient_retries->Inc(deferred);
+    batch.transient = true;
+    log::Warn("transient failure; messages redelivered later, not counted as handler failures",
+              {{"consumer", sub.durable},
+               {"messages", static_cast<std::int64_t>(deferred)},
+               {"delay_ms", static_cast<std::int64_t>(delay.count())},
+               {"error", error}});
+}
+
+void Succeeded(Batch& batch, Delivery& d, const Event& event, bool duplicate) {
+    auto& sub = *batch.sub;
+    sub.transient_streak = 0;
+    if (!Claim(d)) return;
+    natsMsg_Ack(d.msg, nullptr);
+    RecordHop(*batch.bus, sub, event, duplicate ? "duplicate" : "processed");
+    (duplicate ? sub.duplicates : sub.processed)->Inc();
+}
+
+// The handler itself failed on `event` (`failures` times in all): redeliver later, or
+// dead-letter once max_deliver is reached.
+Task<void> Failed(Batch& batch, Delivery& d, const Event& event, const std::string& reason,
+                  std::int64_t failures) {
+    auto& sub = *batch.sub;
+    auto& state = *batch.state;
+    RecordHop(*batch.bus, sub, event, "failed");
+    if (failures >= sub.options.max_deliver) {
+        const bool dead = co_await DeadLetter(batch, d, reason);
+        if (!dead || sub.plain) co_return;
+        try {  // a later `keel-bus dlq retry` starts a fresh count
+            co_await state.pool->Execute(kClearAttemptsSql, sub.durable, event.envelope.event_id);
+        } catch (const std::exception&) {
+            // left over: the retry is then dead-lettered sooner; rare and harmless
+        }
+        co_return;
+    }
+    log::Warn("handler failed; redelivering later",
+              {{"consumer", sub.durable},
+               {"failures", failures},
+               {"delivery", static_cast<std::int64_t>(d.deliveries)},
+               {"error", reason}});
+    sub.retried->Inc();
+    NakAfter(d, Backoff(sub.options, failures));
+}
+
+// What to do after one event's own transaction; false on a transient failure (the
+// caller defers the rest of the batch).
+Task<bool> Settle(Batch& batch, Delivery& d, const Event& event, bool counted,
+                  const Outcome& outcome, std::size_t duplicates) {
+    auto& sub = *batch.sub;
+    auto& state = *batch.state;
+    if (outcome.kind == Outcome::kOk) {
+        Succeeded(batch, d, event, duplicates > 0);
+        co_return true;
+    }
+    if (outcome.kind == Outcome::kAbandoned) co_return true;
+    if (outcome.kind == Outcome::kTransient) {
+        if (counted) {
+            try {  // the attempt did not really happen
+                co_await state.pool->Execute(kUndoAttemptSql, sub.durable, event.envelope.event_id);
+            } catch (const std::exception&) {
+                // database away: the attempt stays counted (at most one per outage)
+            }
+        }
+        co_return false;
+    }
+    std::int64_t failures = static_cast<std::int64_t>(d.deliveries);  // plain: JetStream's
+    bool recorded = static_cast<bool>(sub.plain);
+    bool unavailable = false;
+    if (!sub.plain) {
+        try {
+            const std::string error = HeaderSafe(outcome.error);
+            const int started = counted ? 0 : 1;
+            auto row = co_await state.pool->Execute(kRecordFailureSql, sub.durable,
+                                                    event.envelope.event_id, error, started);
+            failures = row.Int(0, 0);
+            recorded = true;
+        } catch (const std::exception& e) {
+            unavailable = pg::IsTransient(e);
+        }
+    }
+    if (!recorded && unavailable) co_return false;
+    if (!recorded) failures = 1;
+    co_await Failed(batch, d, event, outcome.error, failures);
+    co_return true;
+}
+
+// A redelivered event in a transactional subscription: counts the attempt before the
+// handler runs. Returns the failures before this attempt, or -1 when the database is
+// away (the caller defers).
+Task<std::int64_t> StartAttempt(Batch& batch, const Event& event, std::string* last_error) {
+    auto& sub = *batch.sub;
+    try {
+        auto row = co_await batch.state->pool->Execute(kStartAttemptSql, sub.durable,
+                                                       event.envelope.event_id);
+        *last_error = row.Text(0, 1);
+        co_return row.Int(0, 0);
+    } catch (const std::exception& e) {
+        if (pg::IsTransient(e)) co_return -1;
+        log::Error("cannot count the attempt; handling it uncounted",
+                   {{"consumer", sub.durable}, {"error", e.what()}});
+    }
+    co_return 0;
+}
+
+// One event in its own transaction; false on a transient failure.
+Task<bool> HandleOne(Batch& batch, Delivery& d, const Event& event) {
+    auto& sub = *batch.sub;
+    const bool counted = !sub.plain && d.deliveries > 1;
+    if (counted) {
+        std::string last_error;
+        const std::int64_t prior = co_await StartAttempt(batch, event, &last_error);
+        if (prior < 0) co_return false;
+        if (prior >= sub.options.max_deliver) {
+            // The previous attempts ended without an answer: the process died or the
+            // deadline passed mid-handler.
+            std::string reason = "handler did not finish in " + std::to_string(prior) +
+                                 " attempts (process crash or handler_deadline)";
+            if (!last_error.empty()) reason += "; last error: " + last_error;
+            co_await Failed(batch, d, event, reason, prior + 1);
+            co_return true;
+        }
+    }
+    std::size_t duplicates = 0;
+    const std::span<const Event> one(&event, 1);
+    const Outcome outcome = co_await RunInTransaction(batch, one, counted, &duplicates);
+    co_return co_await Settle(batch, d, event, counted, outcome, duplicates);
 }
 
 Task<void> HandleBatch(std::shared_ptr<Batch> batch) {
@@ -204,45 +411,62 @@ Task<void> HandleBatch(std::shared_ptr<Batch> batch) {
     std::vector<Event> events;
     std::vector<Delivery*> owners;
     events.reserve(batch->deliveries.size());
+    bool redelivered = false;
     for (auto& d : batch->deliveries) {
-        if (d->deliveries > 1) sub.redeliveries->Inc();
+        if (d->deliveries > 1) {
+            sub.redeliveries->Inc();
+            redelivered = true;
+        }
         std::string undecodable;
+        bool wait = false;
         try {
             events.push_back(DecodeEvent(bus, sub, *d));
             owners.push_back(d.get());
         } catch (const std::exception& e) {
             undecodable = std::string("cannot decode: ") + e.what();
+            wait = pg::IsTransient(e);  // a writer schema not learned yet: never dead
         }
-        if (!undecodable.empty()) co_await DeadLetter(*batch, *d, undecodable);
+        if (wait) {
+            sub.transient_retries->Inc();
+            NakAfter(*d, Backoff(sub.options, static_cast<std::int64_t>(d->deliveries)));
+        } else if (!undecodable.empty()) {
+            co_await DeadLetter(*batch, *d, undecodable);
+        }
     }
     if (events.empty()) co_return;
-    auto settle_ok = [&](std::size_t i, const char* outcome) {
-        owners[i]->settled = true;
-        natsMsg_Ack(owners[i]->msg, nullptr);
-        RecordHop(bus, sub, events[i], outcome);
-    };
-    std::size_t duplicates = 0;
-    const std::string error = co_await RunInTransaction(*batch, events, &duplicates);
-    if (error.empty()) {
-        for (std::size_t i = 0; i < events.size(); ++i) settle_ok(i, "processed");
-        sub.processed->Inc(events.size() - duplicates);
-        sub.duplicates->Inc(duplicates);
-        co_return;
-    }
-    // One event per transaction, so that only the failing one is redelivered.
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        // (No co_await inside ?: here: GCC 12 miscompiles it.)
-        std::string one_error = error;
-        if (events.size() > 1) {
-            const std::span<const Event> one(&events[i], 1);
-            one_error = co_await RunInTransaction(*batch, one, &duplicates);
+    // A batch with a redelivered message may hold the event that failed or crashed the
+    // process before: one event per transaction, so it cannot take the others with it.
+    if (!redelivered) {
+        std::size_t duplicates = 0;
+        const Outcome all = co_await RunInTransaction(*batch, events, false, &duplicates);
+        if (all.kind == Outcome::kOk) {
+            sub.transient_streak = 0;
+            for (std::size_t i = 0; i < events.size(); ++i) {
+                if (!Claim(*owners[i])) continue;
+                natsMsg_Ack(owners[i]->msg, nullptr);
+                RecordHop(bus, sub, events[i], "processed");
+            }
+            sub.processed->Inc(events.size() - duplicates);
+            sub.duplicates->Inc(duplicates);
+            co_return;
         }
-        if (one_error.empty()) {
-            settle_ok(i, duplicates > 0 ? "duplicate" : "processed");
-            (duplicates > 0 ? sub.duplicates : sub.processed)->Inc();
-        } else {
-            RecordHop(bus, sub, events[i], "failed");
-            co_await Failed(*batch, *owners[i], one_error);
+        if (all.kind == Outcome::kAbandoned) co_return;
+        if (all.kind == Outcome::kTransient) {
+            Defer(*batch, all.error);
+            co_return;
+        }
+        if (events.size() == 1) {  // its own failure: no need to run it again
+            const bool ok = co_await Settle(*batch, *owners[0], events[0], false, all, 0);
+            if (!ok) Defer(*batch, all.error);
+            co_return;
+        }
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (batch->abandoned) co_return;
+        const bool ok = co_await HandleOne(*batch, *owners[i], events[i]);
+        if (!ok) {
+            Defer(*batch, "database unavailable");
+            co_return;
         }
     }
 }
@@ -267,11 +491,12 @@ natsSubscription* BindConsumer(Bus::State& state, const Subscription& sub) {
 }
 
 std::shared_ptr<Batch> NewBatch(const std::shared_ptr<Bus>& bus, Bus::State& state,
-                                const std::shared_ptr<Subscription>& sub, const natsMsgList& list) {
+                                const std::shared_ptr<Subscription>& sub, natsMsgList list) {
     auto batch = std::make_shared<Batch>();
     batch->bus = bus;
     batch->state = &state;
     batch->sub = sub;
+    batch->list = list;
     for (int i = 0; i < list.Count; ++i) {
         auto d = std::make_unique<Delivery>();
         d->msg = list.Msgs[i];
@@ -284,38 +509,198 @@ std::shared_ptr<Batch> NewBatch(const std::shared_ptr<Bus>& bus, Bus::State& sta
     return batch;
 }
 
+// The deadline passed: stop the handlers (cancelling the coroutine drops its database
+// connection, which rolls the transaction back) and put the messages back.
+void Abandon(const std::shared_ptr<Batch>& batch) {
+    auto& sub = *batch->sub;
+    batch->abandoned = true;
+    sub.deadline_exceeded->Inc();
+    log::Warn("handler deadline passed; batch abandoned and redelivered",
+              {{"consumer", sub.durable},
+               {"messages", static_cast<std::int64_t>(batch->deliveries.size())},
+               {"deadline_ms", static_cast<std::int64_t>(sub.options.handler_deadline.count())}});
+    asio::post(batch->bus->Executor(),
+               [batch] { batch->cancel.emit(asio::cancellation_type::terminal); });
+    for (auto& d : batch->deliveries) NakAfter(*d, Backoff(sub.options, 1));
+}
+
 // Hands the batch to the io threads and, while it runs, tells JetStream every third of
-// ack_wait that its messages are still in progress. Returns when the batch is settled.
+// ack_wait that its messages are still in progress, until the handler deadline passes
+// without progress. Returns when the batch is settled (or abandoned).
 void RunBatch(const std::shared_ptr<Batch>& batch) {
     const auto& sub = batch->sub;
     const auto progress_every = std::max(sub->options.ack_wait / 3, std::chrono::milliseconds(100));
-    std::promise<void> done;
-    auto finished = done.get_future();
+    auto finished = batch->done.get_future();
+    auto completion = [batch](const std::exception_ptr& e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                if (!batch->abandoned)
+                    log::Error("batch handling failed",
+                               {{"consumer", batch->sub->durable}, {"error", ex.what()}});
+            }
+        }
+        batch->done.set_value();
+    };
     asio::co_spawn(batch->bus->Executor(), HandleBatch(batch),
-                   [&done, sub](const std::exception_ptr& e) {
-                       if (e) {
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (const std::exception& ex) {
-                               log::Error("batch handling failed",
-                                          {{"consumer", sub->durable}, {"error", ex.what()}});
-                           }
-                       }
-                       done.set_value();
-                   });
-    while (finished.wait_for(progress_every) == std::future_status::timeout)
+                   asio::bind_cancellation_slot(batch->cancel.slot(), std::move(completion)));
+    // The deadline runs from the last settled message (seen within a second): a
+    // redelivered batch is handled one event at a time, each with the whole deadline.
+    const auto now = [] { return std::chrono::steady_clock::now(); };
+    auto deadline = now() + sub->options.handler_deadline;
+    auto next_progress = now() + progress_every;
+    std::size_t settled = 0;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now());
+        if (left.count() <= 0) {
+            Abandon(batch);
+            // Give the cancelled handler a moment to let its connection go; a handler
+            // that ignores cancellation keeps the batch (and its messages) alive itself.
+            if (finished.wait_for(std::chrono::seconds(5)) == std::future_status::timeout)
+                log::Error("abandoned handler still running; fetching goes on without it",
+                           {{"consumer", sub->durable}});
+            return;
+        }
+        const auto poll = std::min(left, std::chrono::milliseconds(1000));
+        if (finished.wait_for(poll) == std::future_status::ready) break;
+        std::size_t now_settled = 0;
+        for (auto& d : batch->deliveries) now_settled += d->settled ? 1 : 0;
+        if (now_settled > settled) deadline = now() + sub->options.handler_deadline;
+        settled = now_settled;
+        if (now() < next_progress) continue;
+        next_progress = now() + progress_every;
         for (auto& d : batch->deliveries)
             if (!d->settled) natsMsg_InProgress(d->msg, nullptr);
+    }
     // Anything the handler left unsettled (an exception escaped) comes back later.
-    for (auto& d : batch->deliveries)
-        if (!d->settled) natsMsg_NakWithDelay(d->msg, 1000, nullptr);
-    batch->deliveries.clear();
+    for (auto& d : batch->deliveries) NakAfter(*d, std::chrono::milliseconds(1000));
+}
+
+bool DatabaseAnswers(const std::shared_ptr<Bus>& bus, Bus::State& state) {
+    if (!state.pool) return true;
+    auto ping = asio::co_spawn(bus->Executor(), state.pool->Ping(), asio::use_future);
+    return ping.wait_for(std::chrono::seconds(10)) == std::future_status::ready && ping.get();
+}
+
+// After a transient failure: no fetching (which would only fail again and burn
+// deliveries) until the database answers, probed with backoff.
+void PauseUntilAvailable(const std::shared_ptr<Bus>& bus, Bus::State& state, Subscription& sub,
+                         int worker) {
+    sub.paused->Add(1);
+    log::Warn("consumer paused until the database answers",
+              {{"consumer", sub.durable}, {"worker", static_cast<std::int64_t>(worker)}});
+    const auto cap = std::min(sub.options.backoff_max, std::chrono::milliseconds(5000));
+    auto wait = std::clamp(sub.options.backoff_base, std::chrono::milliseconds(50), cap);
+    while (!state.stopping) {
+        const auto until = std::chrono::steady_clock::now() + wait;
+        while (!state.stopping && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (state.stopping || DatabaseAnswers(bus, state)) break;
+        wait = std::min(wait * 2, cap);
+    }
+    sub.paused->Add(-1);
+    log::Info("consumer resumed",
+              {{"consumer", sub.durable}, {"worker", static_cast<std::int64_t>(worker)}});
+}
+
+// Consumers created by older versions have a MaxDeliver: when JetStream gives up on a
+// message it only says so in an advisory, which is turned into a dead letter here.
+struct AdvisoryListener {
+    Bus::State* state = nullptr;
+    std::shared_ptr<Subscription> sub;
+    std::promise<void> closed;
+    natsSubscription* subscription = nullptr;
+};
+
+void DeadLetterFromAdvisory(Bus::State& state, const Subscription& sub, std::string_view data) {
+    std::uint64_t seq = 0;
+    std::uint64_t deliveries = 0;
+    try {
+        const auto advisory = json::parse(data).as_object();
+        seq = advisory.at("stream_seq").to_number<std::uint64_t>();
+        deliveries = advisory.at("deliveries").to_number<std::uint64_t>();
+    } catch (const std::exception&) {
+        log::Warn("unreadable max-deliveries advisory", {{"consumer", sub.durable}});
+        return;
+    }
+    natsMsg* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_GetMsg(&raw, state.nats->Js(), sub.stream.c_str(), seq, nullptr, &jerr);
+    if (s != NATS_OK) {
+        log::Error("message given up by JetStream is gone; not dead-lettered",
+                   {{"consumer", sub.durable},
+                    {"stream_seq", static_cast<std::int64_t>(seq)},
+                    {"error", natsStatus_GetText(s)}});
+        return;
+    }
+    MsgPtr msg(raw);
+    try {
+        PublishDeadLetter(*state.nats, sub, msg.get(), seq, deliveries,
+                          "JetStream stopped delivering it after " + std::to_string(deliveries) +
+                              " deliveries (consumer MaxDeliver)",
+                          "dlq-" + sub.durable + "-" + std::to_string(seq));
+    } catch (const std::exception& e) {
+        log::Error("dead letter publish failed for a message JetStream gave up",
+                   {{"consumer", sub.durable},
+                    {"stream_seq", static_cast<std::int64_t>(seq)},
+                    {"error", e.what()}});
+        return;
+    }
+    sub.dead_letters->Inc();
+    log::Warn("message dead-lettered from a max-deliveries advisory",
+              {{"consumer", sub.durable}, {"stream_seq", static_cast<std::int64_t>(seq)}});
+}
+
+void OnMaxDeliveries(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    MsgPtr owned(msg);
+    auto& listener = *static_cast<AdvisoryListener*>(closure);
+    DeadLetterFromAdvisory(*listener.state, *listener.sub, DataOf(msg));
+}
+
+void OnAdvisoriesClosed(void* closure) {
+    static_cast<AdvisoryListener*>(closure)->closed.set_value();
+}
+
+// One listener per consumer and instance (worker 0's); a queue group so that one
+// instance of the service handles each advisory.
+std::unique_ptr<AdvisoryListener> ListenForMaxDeliveries(Bus::State& state,
+                                                         const std::shared_ptr<Subscription>& sub) {
+    auto listener = std::make_unique<AdvisoryListener>();
+    listener->state = &state;
+    listener->sub = sub;
+    const std::string subject =
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + sub->stream + "." + sub->durable;
+    natsStatus s = natsConnection_QueueSubscribe(&listener->subscription, state.nats->Connection(),
+                                                 subject.c_str(), sub->durable.c_str(),
+                                                 OnMaxDeliveries, listener.get());
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(listener->subscription, OnAdvisoriesClosed,
+                                             listener.get());
+    if (s != NATS_OK) {
+        log::Warn("cannot listen for max-deliveries advisories",
+                  {{"consumer", sub->durable}, {"error", natsStatus_GetText(s)}});
+        if (listener->subscription != nullptr) natsSubscription_Destroy(listener->subscription);
+        return nullptr;
+    }
+    return listener;
+}
+
+void StopListening(std::unique_ptr<AdvisoryListener> listener) {
+    if (!listener) return;
+    auto closed = listener->closed.get_future();
+    natsSubscription_Unsubscribe(listener->subscription);
+    const bool done = closed.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    natsSubscription_Destroy(listener->subscription);
+    if (!done) (void)listener.release();  // a callback may still run: leak rather than free
 }
 
 // A worker thread's body; its arguments are the thread's own copies.
 void WorkerLoop(const std::shared_ptr<Bus>& bus, Bus::State& state,
                 const std::shared_ptr<Subscription>& sub, int worker) {
     natsSubscription* subscription = BindConsumer(state, *sub);
+    std::unique_ptr<AdvisoryListener> advisories;
+    if (worker == 0 && subscription != nullptr) advisories = ListenForMaxDeliveries(state, sub);
     int errors = 0;
     while (!state.stopping) {
         natsMsgList list{};
@@ -324,6 +709,8 @@ void WorkerLoop(const std::shared_ptr<Bus>& bus, Bus::State& state,
         const natsStatus s =
             natsSubscription_Fetch(&list, subscription, sub->options.batch, 1000, &jerr);
         if (s == NATS_TIMEOUT) continue;
+        // A consumer deleted and declared again (bus.cpp, CheckDeclarations) is fetched
+        // from by the same subscription: the fetch requests go to it by name. No re-bind.
         if (s != NATS_OK) {
             if (errors++ % 20 == 0)
                 log::Warn("fetch failed", {{"consumer", sub->durable},
@@ -333,9 +720,13 @@ void WorkerLoop(const std::shared_ptr<Bus>& bus, Bus::State& state,
             continue;
         }
         errors = 0;
-        RunBatch(NewBatch(bus, state, sub, list));
-        natsMsgList_Destroy(&list);
+        auto batch = NewBatch(bus, state, sub, list);  // owns the messages now
+        RunBatch(batch);
+        const bool transient = batch->transient;
+        batch.reset();
+        if (transient) PauseUntilAvailable(bus, state, *sub, worker);
     }
+    StopListening(std::move(advisories));
     if (subscription != nullptr)
         natsSubscription_Destroy(subscription);  // no unsubscribe: keep the consumer
 }

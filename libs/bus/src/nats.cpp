@@ -35,6 +35,26 @@ std::shared_ptr<Nats> Nats::Connect(const Options& options) {
     for (const auto& url : options.urls) servers.push_back(url.c_str());
     natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
     natsOptions_SetName(opts, options.name.c_str());
+    // Credentials in the CONNECT message (never on a command line): the service's own
+    // (BusSettings), else the environment's: NATS_USER/NATS_PASSWORD, or the operator's
+    // NATS_OPERATOR_PASSWORD (user NATS_OPERATOR_USER, default keel-bus) for keel-bus.
+    std::string user = options.user;
+    std::string password = options.password;
+    const auto env = [](const char* name) -> std::string {
+        const char* value = std::getenv(name);
+        return value != nullptr ? value : "";
+    };
+    if (user.empty() && !env("NATS_USER").empty()) {
+        user = env("NATS_USER");
+        password = env("NATS_PASSWORD");
+    } else if (user.empty() && !env("NATS_OPERATOR_PASSWORD").empty()) {
+        user = env("NATS_OPERATOR_USER").empty() ? "keel-bus" : env("NATS_OPERATOR_USER");
+        password = env("NATS_OPERATOR_PASSWORD");
+    }
+    if (!user.empty() && natsOptions_SetUserInfo(opts, user.c_str(), password.c_str()) != NATS_OK) {
+        natsOptions_Destroy(opts);
+        throw NatsError("natsOptions_SetUserInfo failed");
+    }
     natsOptions_SetTimeout(opts, 2000);
     // Once connected, never give up (the default stops after 60 tries).
     natsOptions_SetMaxReconnect(opts, -1);
@@ -110,6 +130,7 @@ void Nats::EnsureConsumer(const std::string& stream, const ConsumerSpec& spec) {
     // A few more than the handler's tries: the handler dead-letters on its last try, and a
     // failed dead-letter publish still gets another delivery.
     cfg.MaxDeliver = spec.max_deliver + 3;
+    if (spec.max_deliver < 0) cfg.MaxDeliver = -1;  // unlimited (the bus's consumers)
     cfg.MaxAckPending = spec.max_ack_pending;
     cfg.InactiveThreshold = Nanos(spec.inactive_threshold);
     cfg.Replicas = spec.replicas;

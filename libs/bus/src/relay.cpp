@@ -1,7 +1,27 @@
-// The outbox relay: publishes committed outbox rows in sequence order. One instance
-// of a service relays at a time (a transaction-scoped advisory lock), and each
-// message carries Nats-Msg-Id = event id, so a batch retried after a failure is
-// deduplicated by JetStream instead of published twice.
+// The outbox relay: publishes committed outbox rows in sequence order, each with
+// Nats-Msg-Id = event id so that JetStream drops a copy sent again within its
+// duplicate window (consumers' inboxes drop later ones).
+//
+// Ownership is a lease, not a lock held across the network: one row in
+// bus_relay_lease names the instance that relays and until when (database time). It is
+// taken or renewed by one short statement; no transaction stays open while a batch is
+// published (which can take the whole 10 s acknowledgement wait). The holder renews it
+// every third of its length while it runs; an instance that freezes (SIGSTOP, a stalled
+// VM, a cut network) stops renewing and another takes over once the lease has expired
+// (BUS_RELAY_LEASE_MS, 5 s, plus at most one poll). Each instance also remembers, on its
+// own monotonic clock, until when its lease surely holds (the time it *sent* the
+// statement plus the lease length: the database can only have set a later expiry) and
+// checks it before every message; an instance resumed after a freeze therefore sees that
+// its lease ran out and publishes nothing more until it wins the lease again.
+//
+// What order remains: while one instance holds the lease, rows go out in seq order
+// (async publishes on one connection keep their order), except that a row whose
+// transaction commits after a higher seq was published goes after it, and parked rows
+// are overtaken. At a takeover the new holder starts from the lowest unpublished seq, so
+// what the old holder sent but had not marked is sent again (dropped as duplicates);
+// the one reordering a takeover can add is a frozen holder's last in-flight messages
+// (already handed to its NATS client before the freeze) arriving after newer ones.
+// Consumers must not rely on order across events (docs/events.md).
 #include <boost/asio/redirect_error.hpp>
 #include <boost/json/parse.hpp>
 
@@ -9,9 +29,11 @@
 
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include <keel/core/log.hpp>
 #include <keel/core/offload.hpp>
+#include <keel/core/runtime.hpp>
 
 #include "state.hpp"
 
@@ -30,6 +52,20 @@ struct Row {
     std::string payload;
 };
 
+struct Parked {
+    std::int64_t seq = 0;
+    std::string error;
+};
+
+// What became of a batch. `retry` non-empty: a transient failure, nothing is marked
+// published and the batch is sent again (parked rows are parked all the same).
+struct BatchOutcome {
+    std::vector<std::int64_t> published;
+    std::vector<Parked> parked;
+    std::string retry;
+    bool lease_lost = false;
+};
+
 std::string FromHex(std::string_view text) {
     if (text.substr(0, 2) == "\\x") text.remove_prefix(2);
     auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
@@ -39,22 +75,77 @@ std::string FromHex(std::string_view text) {
     return out;
 }
 
+std::int64_t SteadyNow() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// True while this instance's lease surely holds for `margin` more.
+bool HoldsLease(const Bus::State& state, std::chrono::milliseconds margin) {
+    return SteadyNow() + std::chrono::nanoseconds(margin).count() < state.lease_until.load();
+}
+
+// Permanent or transient: only a failure that names this one row and that no retry can
+// change parks it. That is the message being larger than the server's max_payload
+// (NATS_MAX_PAYLOAD, checked by the client against the size the server announced), a
+// subject NATS refuses (NATS_INVALID_SUBJECT), headers in the row that are not a JSON
+// object of strings, and JetStream refusing the message for its size (10054, the
+// stream's max_msg_size). Everything else says something about the path, not the row,
+// and is retried with the whole batch: timeouts, no responders (no stream yet, no
+// JetStream leader), a closed or reconnecting connection, a stalled publish, storage or
+// resource errors, and any error we do not know. Erring towards "transient" means an
+// outage never parks good rows; an unknown permanent error blocks the relay, visible in
+// keel_bus_outbox_publish_errors_total and the log, as every error did before parking.
+bool IsPermanent(natsStatus status) {
+    return status == NATS_MAX_PAYLOAD || status == NATS_INVALID_SUBJECT;
+}
+bool IsPermanentAck(natsStatus status, int code) {
+    return status == NATS_ERR && code == JSStreamMessageExceedsMaximumErr;
+}
+
 struct AsyncErrors {
     std::mutex mutex;
-    int count = 0;
+    int transient = 0;
     std::string first;
+    std::unordered_map<std::string, std::string> parked;  // event id -> error
 };
 
 void OnPublishError(jsCtx*, jsPubAckErr* error, void* closure) {
     auto* errors = static_cast<AsyncErrors*>(closure);
+    std::string text = error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(error->Err);
     std::lock_guard lock(errors->mutex);
-    if (errors->count++ == 0)
-        errors->first = error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(error->Err);
+    if (IsPermanentAck(error->Err, error->ErrCode) && error->Msg != nullptr) {
+        const char* id = nullptr;
+        if (natsMsgHeader_Get(error->Msg, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) {
+            errors->parked[id] = "JetStream refused it: " + text;
+            return;
+        }
+    }
+    if (errors->transient++ == 0) errors->first = std::move(text);
 }
 
-// Publishes the rows asynchronously and waits for every acknowledgement. Throws
-// if any is missing; the caller then rolls back and the whole batch is retried.
-void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
+// The row's message; throws for headers that are not a JSON object of strings.
+MsgPtr BuildMessage(const Row& row, std::string& trail_record, std::string& correlation) {
+    auto msg = NewMsg(row.topic, row.payload);
+    const auto headers = json::parse(row.headers);
+    for (const auto& kv : headers.as_object()) {
+        std::string value(kv.value().as_string());
+        if (kv.key() == "_trail_record") {
+            trail_record = std::move(value);
+            continue;
+        }
+        if (kv.key() == header::kCorrelationId) correlation = value;
+        SetHeader(msg.get(), std::string(kv.key()).c_str(), value);
+    }
+    return msg;
+}
+
+// Publishes the rows asynchronously and waits for every acknowledgement. Blocking: runs
+// on the bus's own threads. Stops sending when the lease no longer surely holds.
+BatchOutcome PublishRows(Nats& nats, const Bus::State& state, const std::vector<Row>& rows,
+                         bool record_trail, std::chrono::milliseconds margin) {
+    BatchOutcome outcome;
     AsyncErrors errors;
     jsOptions options;
     jsOptions_Init(&options);
@@ -66,18 +157,19 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
     if (natsConnection_JetStream(&js, nats.Connection(), &options) != NATS_OK)
         throw NatsError("JetStream context for the relay");
     std::unique_ptr<jsCtx, void (*)(jsCtx*)> owned(js, jsCtx_Destroy);
+    std::vector<const Row*> sent;
     for (const auto& row : rows) {
-        auto msg = NewMsg(row.topic, row.payload);
+        if (!HoldsLease(state, margin)) {
+            outcome.lease_lost = true;
+            break;
+        }
         std::string trail_record, correlation;
-        const auto headers = json::parse(row.headers);
-        for (const auto& kv : headers.as_object()) {
-            std::string value(kv.value().as_string());
-            if (kv.key() == "_trail_record") {
-                trail_record = std::move(value);
-                continue;
-            }
-            if (kv.key() == header::kCorrelationId) correlation = value;
-            SetHeader(msg.get(), std::string(kv.key()).c_str(), value);
+        MsgPtr msg;
+        try {
+            msg = BuildMessage(row, trail_record, correlation);
+        } catch (const std::exception& e) {
+            outcome.parked.push_back({row.seq, std::string("malformed headers: ") + e.what()});
+            continue;
         }
         jsPubOptions po;
         jsPubOptions_Init(&po);
@@ -85,7 +177,17 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
         natsMsg* raw = msg.release();
         const natsStatus s = js_PublishMsgAsync(js, &raw, &po);
         if (raw != nullptr) natsMsg_Destroy(raw);  // not taken on failure
-        if (s != NATS_OK) throw NatsError(std::string("relay publish: ") + natsStatus_GetText(s));
+        if (s != NATS_OK) {
+            const std::string text = natsStatus_GetText(s);
+            if (IsPermanent(s)) {
+                outcome.parked.push_back(
+                    {row.seq, text + " (" + std::to_string(row.payload.size()) + " bytes)"});
+                continue;
+            }
+            outcome.retry = "relay publish: " + text;
+            break;  // what was sent is still waited for below
+        }
+        sent.push_back(&row);
         if (record_trail && !trail_record.empty())
             nats.PublishNoWait("trail." + SubjectToken(correlation), trail_record);
     }
@@ -93,25 +195,63 @@ void PublishRows(Nats& nats, const std::vector<Row>& rows, bool record_trail) {
     jsPubOptions_Init(&wait);
     wait.MaxWait = 10'000;
     const natsStatus s = js_PublishAsyncComplete(js, &wait);
-    if (s != NATS_OK)
-        throw NatsError(std::string("relay: acknowledgements missing: ") + natsStatus_GetText(s));
+    if (s != NATS_OK && outcome.retry.empty())
+        outcome.retry = std::string("relay: acknowledgements missing: ") + natsStatus_GetText(s);
     std::lock_guard lock(errors.mutex);
-    if (errors.count > 0)
-        throw NatsError("relay: " + std::to_string(errors.count) +
-                        " publishes failed: " + errors.first);
+    if (errors.transient > 0 && outcome.retry.empty())
+        outcome.retry =
+            "relay: " + std::to_string(errors.transient) + " publishes failed: " + errors.first;
+    for (const Row* row : sent) {
+        const auto parked = errors.parked.find(row->event_id);
+        if (parked != errors.parked.end())
+            outcome.parked.push_back({row->seq, parked->second});
+        else
+            outcome.published.push_back(row->seq);
+    }
+    return outcome;
 }
 
-constexpr std::string_view kRelayLockSql =
-    "SELECT pg_try_advisory_xact_lock(hashtext('keel-bus-relay'))";
+// Takes the lease if it is free or expired, renews it if it is ours; no row back means
+// another instance holds it. Database time only, so instances' clocks do not matter.
+constexpr std::string_view kTakeLeaseSql =
+    "INSERT INTO bus_relay_lease AS l (name, holder, expires_at, acquired_at) "
+    "VALUES ('outbox', $1, clock_timestamp() + make_interval(secs => $2::float8 / 1000), "
+    "clock_timestamp()) "
+    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, "
+    "acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at "
+    "ELSE excluded.acquired_at END "
+    "WHERE l.holder = excluded.holder OR l.expires_at < clock_timestamp() "
+    "RETURNING holder";
+
+// Renews or takes the lease; true when this instance holds it afterwards.
+Task<bool> TakeLease(Bus& bus, Bus::State& state, pg::Pool& pool) {
+    const auto sent = SteadyNow();
+    const auto lease = bus.Settings().relay_lease;
+    bool held = false;
+    bool answered = false;
+    try {
+        auto result = co_await pool.Execute(kTakeLeaseSql, bus.Settings().instance_id,
+                                            static_cast<std::int64_t>(lease.count()));
+        held = result.Rows() == 1;
+        answered = true;
+    } catch (const std::exception& e) {
+        // PostgreSQL away: what we held runs out by itself (lease_until).
+        log::Debug("relay lease not renewed", {{"error", e.what()}});
+    }
+    if (held)
+        state.lease_until = sent + std::chrono::nanoseconds(lease).count();
+    else if (answered)
+        state.lease_until = 0;  // another instance holds it
+    state.relay_leader->Set(HoldsLease(state, std::chrono::milliseconds(0)) ? 1 : 0);
+    co_return held;
+}
+
 constexpr std::string_view kUnpublishedSql =
     "SELECT seq, event_id::text, topic, headers, payload FROM bus_outbox "
-    "WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+    "WHERE published_at IS NULL AND parked_at IS NULL ORDER BY seq LIMIT $1";
 
-// The next rows to publish in sequence order; nullopt when another instance relays.
-Task<std::optional<std::vector<Row>>> ClaimRows(pg::Connection& c) {
-    auto lock = co_await c.Execute(kRelayLockSql);
-    if (!lock.Bool(0, 0)) co_return std::nullopt;
-    auto result = co_await c.Execute(kUnpublishedSql, kBatch);
+Task<std::vector<Row>> ReadRows(pg::Pool& pool) {
+    auto result = co_await pool.Execute(kUnpublishedSql, kBatch);
     std::vector<Row> rows;
     rows.reserve(static_cast<std::size_t>(result.Rows()));
     for (int i = 0; i < result.Rows(); ++i) {
@@ -126,43 +266,76 @@ Task<std::optional<std::vector<Row>>> ClaimRows(pg::Connection& c) {
     co_return rows;
 }
 
-constexpr std::string_view kMarkPublishedSql =
-    "UPDATE bus_outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])";
-
-Task<void> MarkPublished(pg::Connection& c, const std::vector<Row>& rows) {
-    std::string seqs = "{";
-    for (const auto& row : rows) {
-        if (seqs.size() > 1) seqs += ",";
-        seqs += std::to_string(row.seq);
+std::string SeqArray(const std::vector<std::int64_t>& seqs) {
+    std::string text = "{";
+    for (const auto seq : seqs) {
+        if (text.size() > 1) text += ",";
+        text += std::to_string(seq);
     }
-    seqs += "}";
-    co_await c.Execute(kMarkPublishedSql, seqs);
+    return text + "}";
 }
+
+// One statement each, after the acknowledgements: short transactions, no lock held
+// across the network.
+constexpr std::string_view kMarkPublishedSql =
+    "UPDATE bus_outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[]) "
+    "AND published_at IS NULL";
+constexpr std::string_view kParkSql =
+    "UPDATE bus_outbox SET parked_at = clock_timestamp(), park_error = $2 "
+    "WHERE seq = $1 AND published_at IS NULL";
+
+Task<void> Record(Bus::State& state, pg::Pool& pool, const BatchOutcome& outcome) {
+    for (const auto& parked : outcome.parked) {
+        co_await pool.Execute(kParkSql, parked.seq, parked.error);
+        state.parked_total->Inc();
+        log::Error("outbox event parked: it can never be published as it is",
+                   {{"seq", parked.seq}, {"error", parked.error}});
+    }
+    if (outcome.retry.empty() && !outcome.published.empty())
+        co_await pool.Execute(kMarkPublishedSql, SeqArray(outcome.published));
+}
+
+// Clears relay_busy when the pass ends, however it ends.
+struct BusyGuard {
+    std::atomic<bool>& flag;
+    ~BusyGuard() { flag = false; }
+};
 
 }  // namespace
 
 Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool) {
-    int published = 0;
-    bool busy = false;
-    auto body = [&](pg::Connection& c) -> Task<void> {
-        auto claimed = co_await ClaimRows(c);
-        if (!claimed) {
-            busy = true;
-            co_return;
-        }
-        const auto& rows = *claimed;
-        if (rows.empty()) co_return;
-        auto publish = [&] {
-            PublishRows(*state.nats, rows, bus.Settings().record_trail);
-            return 0;
-        };
-        co_await Offload(state.blocking.get_executor(), std::move(publish));
-        co_await MarkPublished(c, rows);
-        published = static_cast<int>(rows.size());
+    if (state.relay_busy.exchange(true)) co_return 0;  // a pass of this instance is running
+    BusyGuard guard{state.relay_busy};
+    const auto lease = bus.Settings().relay_lease;
+    const auto margin = lease / 5;
+    if (!HoldsLease(state, lease * 2 / 3)) {  // a third of it gone: renew (or take it)
+        if (!co_await TakeLease(bus, state, pool)) co_return -1;
+    }
+    auto rows = co_await ReadRows(pool);
+    if (rows.empty()) co_return 0;
+    const bool record_trail = bus.Settings().record_trail;
+    auto publish = [&state, &rows, record_trail, margin] {
+        return PublishRows(*state.nats, state, rows, record_trail, margin);
     };
-    co_await pool.Transaction(body);
+    auto outcome = co_await Offload(state.blocking.get_executor(), std::move(publish));
+    co_await Record(state, pool, outcome);
+    const auto published = static_cast<int>(outcome.published.size());
+    if (!outcome.retry.empty()) throw NatsError(outcome.retry);
     if (published > 0) state.relayed->Inc(static_cast<std::uint64_t>(published));
-    co_return busy ? -1 : published;
+    if (outcome.lease_lost) co_return -1;
+    // A full batch (or parked rows) means there may be more: the caller goes on.
+    co_return published + static_cast<int>(outcome.parked.size());
+}
+
+constexpr std::string_view kReleaseLeaseSql =
+    "UPDATE bus_relay_lease SET expires_at = clock_timestamp() "
+    "WHERE name = 'outbox' AND holder = $1";
+
+Task<void> ReleaseRelayLease(Bus& bus, Bus::State& state, pg::Pool& pool) {
+    if (state.lease_until.load() == 0) co_return;
+    state.lease_until = 0;
+    state.relay_leader->Set(0);
+    co_await pool.Execute(kReleaseLeaseSql, bus.Settings().instance_id);
 }
 
 namespace {
@@ -182,25 +355,36 @@ Task<void> WaitForWork(Bus& bus, Bus::State& state, int failures) {
     state.relay_wake = false;
 }
 
-// Publishes batches until the outbox is drained or another instance holds the relay.
+// Publishes batches until the outbox is drained or another instance holds the lease
+// (then the next poll tries to take it again).
 Task<void> RelayAll(Bus& bus, Bus::State& state, pg::Pool& pool) {
     for (;;) {
         const int n = co_await RelayOnce(bus, state, pool);
-        if (n < 0) {  // another instance is relaying: look again soon
-            state.relay_timer.expires_after(std::chrono::milliseconds(20));
-            boost::system::error_code ec;
-            co_await asio::post(state.strand, asio::use_awaitable);
-            co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            state.relay_wake = true;
-            co_return;
-        }
         if (n < kBatch) co_return;
     }
 }
 
-// Published rows stay a day: after a crash of every JetStream node they can be
-// republished (Nats-Msg-Id dedupes what did survive). Inbox rows outlive the stream
-// retention so that replays stay no-ops.
+// Keeps the lease while a long batch is being published (RelayOnce renews it between
+// batches too). Ends soon after `stopping`; Bus::Stop releases the lease after the last
+// pass.
+Task<void> KeepLease(std::shared_ptr<Bus> bus, Bus::State& state, std::shared_ptr<pg::Pool> pool) {
+    ++state.relay_loops;
+    const auto lease = bus->Settings().relay_lease;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!state.stopping) {
+        if (state.relay_busy && HoldsLease(state, std::chrono::milliseconds(0)) &&
+            !HoldsLease(state, lease * 2 / 3))
+            co_await TakeLease(*bus, state, *pool);
+        timer.expires_after(std::min(lease / 6, std::chrono::milliseconds(100)));
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    --state.relay_loops;
+}
+
+// Published rows stay a day: after a crash of JetStream nodes (2.9.10 fsyncs once a
+// minute) `keel-bus outbox republish` can send them again (Nats-Msg-Id dedupes what did
+// survive). Inbox rows outlive the stream retention so that replays stay no-ops.
 constexpr std::string_view kDeletePublishedSql =
     "DELETE FROM bus_outbox WHERE published_at < now() - interval '1 day'";
 constexpr std::string_view kDeleteInboxSql =
@@ -216,15 +400,17 @@ Task<void> CleanUp(Bus& bus, pg::Pool& pool) {
 
 Task<void> RelayLoop(std::shared_ptr<Bus> bus, Bus::State& state, std::shared_ptr<pg::Pool> pool) {
     ++state.relay_loops;
+    Spawn(state.strand, KeepLease(bus, state, pool), "outbox relay lease");
     auto last_cleanup = std::chrono::steady_clock::now() - std::chrono::hours(1);
     auto failures = 0;
     while (!state.stopping) {
         co_await WaitForWork(*bus, state, failures);
-        if (state.stopping) break;
+        if (state.stopping) break;  // Bus::Stop makes the last pass itself
         try {
             co_await RelayAll(*bus, state, *pool);
             failures = 0;
-            if (std::chrono::steady_clock::now() - last_cleanup > std::chrono::minutes(10)) {
+            if (HoldsLease(state, std::chrono::milliseconds(0)) &&
+                std::chrono::steady_clock::now() - last_cleanup > std::chrono::minutes(10)) {
                 last_cleanup = std::chrono::steady_clock::now();
                 co_await CleanUp(*bus, *pool);
             }

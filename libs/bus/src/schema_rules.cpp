@@ -1,11 +1,15 @@
 // Avro schema rules that libavro does not offer: the Parsing Canonical Form and its
-// fingerprint (for the envelope), and schema resolution (for the compatibility test).
+// fingerprint (for the envelope), schema resolution (for the compatibility test and
+// for learning writer schemas) and reading a decoded value into a reader's shape.
+#include "schema_rules.hpp"
+
 #include <keel/bus/codec.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <array>
+#include <cstdio>
 #include <set>
 
 namespace keel::bus {
@@ -216,7 +220,116 @@ struct Resolver {
     }
 };
 
+// --- reading into the reader's shape ---------------------------------------------------
+
+// Whether a decoded JSON value can be a value of the schema type `type` (picks the
+// reader's union branch; the codec writes a union's value as the first branch it fits).
+bool JsonFits(const std::string& type, const json::value& v) {
+    if (type == "null") return v.is_null();
+    if (type == "boolean") return v.is_bool();
+    if (type == "int" || type == "long") return v.is_int64() || v.is_uint64();
+    if (type == "float" || type == "double") return v.is_number();
+    if (type == "string" || type == "bytes" || type == "enum" || type == "fixed")
+        return v.is_string();
+    if (type == "array") return v.is_array();
+    return v.is_object();  // map, record, error
+}
+
+std::string Child(const std::string& path, std::string_view name) {
+    return path.empty() ? std::string(name) : path + "." + std::string(name);
+}
+
 }  // namespace
+
+struct ReaderShape::Impl {
+    json::value root;
+    Names names;
+
+    json::value Read(const Node& r, const json::value& v, const std::string& path) const {
+        const json::object* o = nullptr;
+        std::string full;
+        const std::string type = TypeOf(r, names, &o, &full);
+        if (type == "union") return ReadUnion(r, v, path);
+        if (type == "record" || type == "error") return ReadRecord(*o, Namespace(full), v, path);
+        if (type == "enum") return ReadEnum(*o, v, path);
+        if (type == "array") {
+            if (!v.is_array()) throw DecodeError(path + ": expected an array");
+            json::array out;
+            for (const auto& item : v.get_array())
+                out.push_back(Read(Node{&o->at("items"), r.ns}, item, path + "[]"));
+            return out;
+        }
+        if (type == "map") {
+            if (!v.is_object()) throw DecodeError(path + ": expected a map");
+            json::object out;
+            for (const auto& kv : v.get_object())
+                out.emplace(kv.key(),
+                            Read(Node{&o->at("values"), r.ns}, kv.value(), Child(path, kv.key())));
+            return out;
+        }
+        if ((type == "float" || type == "double") && v.is_number())
+            return json::value(v.to_number<double>());  // int and long widen
+        if (!JsonFits(type, v)) throw DecodeError(path + ": does not fit the reader's " + type);
+        return v;
+    }
+
+    json::value ReadUnion(const Node& r, const json::value& v, const std::string& path) const {
+        for (const auto& branch : r.v->get_array()) {
+            const Node b{&branch, r.ns};
+            const json::object* o = nullptr;
+            std::string full;
+            if (JsonFits(TypeOf(b, names, &o, &full), v)) return Read(b, v, path);
+        }
+        throw DecodeError(path + ": no branch of the reader's union takes the value");
+    }
+
+    json::value ReadRecord(const json::object& o, const std::string& ns, const json::value& v,
+                           const std::string& path) const {
+        if (!v.is_object()) throw DecodeError(path + ": expected a record");
+        json::object out;
+        for (const auto& f : o.at("fields").as_array()) {
+            const auto& field = f.as_object();
+            const std::string_view name = field.at("name").as_string();
+            const auto* written = v.get_object().if_contains(name);
+            if (written == nullptr) written = field.if_contains("default");
+            if (written == nullptr)
+                throw DecodeError(Child(path, name) + ": not written and without a default");
+            out.emplace(name, Read(Node{&field.at("type"), ns}, *written, Child(path, name)));
+        }
+        return out;
+    }
+
+    static json::value ReadEnum(const json::object& o, const json::value& v,
+                                const std::string& path) {
+        if (!v.is_string()) throw DecodeError(path + ": expected an enum symbol");
+        for (const auto& symbol : o.at("symbols").as_array())
+            if (symbol == v) return v;
+        if (const auto* fallback = o.if_contains("default")) return *fallback;
+        throw DecodeError(path + ": enum symbol " + std::string(v.get_string()) +
+                          " unknown to the reader, which has no default");
+    }
+};
+
+ReaderShape::ReaderShape(std::string_view reader_json) : impl_(std::make_unique<Impl>()) {
+    try {
+        impl_->root = json::parse(reader_json);
+        CollectNames(impl_->root, "", impl_->names);
+    } catch (const std::exception& e) {
+        throw SchemaError(std::string("schema is not valid Avro JSON: ") + e.what());
+    }
+}
+
+ReaderShape::~ReaderShape() = default;
+
+json::value ReaderShape::Read(const json::value& written) const {
+    try {
+        return impl_->Read(Node{&impl_->root, ""}, written, "");
+    } catch (const DecodeError&) {
+        throw;
+    } catch (const std::exception& e) {  // a malformed schema node (json::at)
+        throw DecodeError(std::string("cannot read into the reader's schema: ") + e.what());
+    }
+}
 
 std::string CanonicalForm(std::string_view schema_json) {
     try {
@@ -243,6 +356,13 @@ std::uint64_t Rabin64(std::string_view text) {
     std::uint64_t fp = 0xc15d213aa4d7a795ULL;
     for (const unsigned char c : text) fp = (fp >> 8) ^ table[(fp ^ c) & 0xff];
     return fp;
+}
+
+std::string FingerprintOf(std::string_view schema_json) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(Rabin64(CanonicalForm(schema_json))));
+    return hex;
 }
 
 bool CanRead(std::string_view reader_json, std::string_view writer_json, std::string* why) {

@@ -50,6 +50,18 @@ TEST(Schemas, EveryReleasedSchemaStillHasItsTopic) {
     }
 }
 
+TEST(Schemas, EveryReleasedSchemaIsAWriterTheBinaryReads) {
+    // Events written by the released version decode without the schema registry.
+    for (const auto& entry : std::filesystem::directory_iterator(kDir / "released")) {
+        const auto fingerprint = FingerprintOf(Read(entry.path()));
+        EXPECT_TRUE(Codec::Embedded().KnowsWriter(fingerprint)) << entry.path();
+    }
+    EXPECT_EQ(EmbeddedReleasedSchemas().size(),
+              static_cast<std::size_t>(
+                  std::distance(std::filesystem::directory_iterator(kDir / "released"),
+                                std::filesystem::directory_iterator())));
+}
+
 TEST(Schemas, TopicIsTheSchemaNameWithAVersion) {
     for (const auto& topic : Codec::Embedded().Topics()) {
         const auto dot = topic.rfind(".v");

@@ -17,6 +17,8 @@
 
 namespace keel::bus {
 
+class SchemaLookup;  // schema_registry.hpp
+
 struct Subscription {
     std::string topic;
     std::string stream;
@@ -33,6 +35,16 @@ struct Subscription {
     telemetry::Histogram* handler_seconds = nullptr;
     telemetry::Gauge* lag = nullptr;
     telemetry::Gauge* ack_pending = nullptr;
+
+    // schema evolution (schema_registry.cpp): finds the writer schemas DecodeEvent lacks;
+    // the bus's, set by Connect
+    SchemaLookup* schemas = nullptr;
+
+    // outages and deadlines (consumer.cpp)
+    telemetry::Counter* transient_retries = nullptr;  // deliveries deferred by a transient failure
+    telemetry::Counter* deadline_exceeded = nullptr;  // batches abandoned at handler_deadline
+    telemetry::Gauge* paused = nullptr;               // workers waiting for the database
+    std::atomic<int> transient_streak{0};             // batches failed transiently in a row
 };
 
 struct Bus::State {
@@ -59,8 +71,34 @@ struct Bus::State {
     telemetry::Counter* relay_errors = nullptr;
     telemetry::Gauge* outbox_pending = nullptr;
 
+    // relay lease and parking (relay.cpp)
+    // steady_clock time (ns since epoch) before which this instance may publish: the
+    // moment it sent its last successful lease statement plus the lease length.
+    std::atomic<std::int64_t> lease_until{0};
+    std::atomic<bool> relay_busy{false};  // one RelayOnce at a time per instance
+    telemetry::Gauge* outbox_parked = nullptr;
+    telemetry::Gauge* relay_leader = nullptr;
+    telemetry::Counter* parked_total = nullptr;
+
     asio::steady_timer lag_timer;
+
+    // schema evolution (schema_registry.cpp): the lookup the subscriptions point to
+    std::shared_ptr<SchemaLookup> schemas;
+
+    // consumers (consumer.cpp): the pool probed while a consumer waits out an outage
+    std::shared_ptr<pg::Pool> pool;
+
+    // re-declaration (bus.cpp): streams and consumers declared again after JetStream lost
+    // them (a wiped store); touched only by the lag refresh on the blocking pool
+    telemetry::Counter* redeclared = nullptr;
+    bool missing_before = false;     // the previous round found something missing
+    bool redeclare_failing = false;  // logged once until it succeeds
 };
+
+/// DecodeEvent met a writer schema the codec does not know: counts and logs it and
+/// starts a registry lookup (schema_registry.cpp); returns why it is unknown so far.
+std::string ReportUnknownSchema(const Subscription& sub, const std::string& topic,
+                                const std::string& fingerprint);
 
 /// Consumers: one thread per worker fetching batches, handled on the io threads.
 void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state,
@@ -69,5 +107,7 @@ void StartWorkers(const std::shared_ptr<Bus>& bus, Bus::State& state,
 Task<void> RelayLoop(std::shared_ptr<Bus> bus, Bus::State& state, std::shared_ptr<pg::Pool> pool);
 /// Publishes what is committed and unpublished; -1 when another instance holds the relay.
 Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool);
+/// Gives the relay lease up (at stop) so that another instance takes over at once.
+Task<void> ReleaseRelayLease(Bus& bus, Bus::State& state, pg::Pool& pool);
 
 }  // namespace keel::bus

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace keel::bus_tool {
 
@@ -54,6 +55,20 @@ struct GraphOptions {
     double window_s = 1.0;
 };
 int Graph(const std::string& server, const GraphOptions& options);
+
+/// outbox parked / unpark / republish: one service's outbox in its PostgreSQL database.
+struct OutboxOptions {
+    std::string service;
+    std::string db;     // libpq DSN; "" = $PG_DSN, else the local stack's database of `service`
+    bool json = false;  // parked
+    std::vector<std::string> ids;  // unpark: outbox seqs or event ids
+    bool all = false;              // unpark
+    std::string since;             // republish: RFC 3339
+    std::string until;             // republish: RFC 3339, "" = now and later
+};
+int OutboxParked(const OutboxOptions& options);
+int OutboxUnpark(const OutboxOptions& options);
+int OutboxRepublish(const OutboxOptions& options);
 
 /// Throws UsageError naming the known topics unless `topic` has an embedded schema.
 void RequireTopic(const std::string& topic);

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Tests of keel-bus against a real nats-server with JetStream (started here on a free port).
+"""Tests of keel-bus against a real nats-server with JetStream (started here on a free port),
+and of its outbox commands against a real PostgreSQL (also started here).
 Run: /usr/bin/python3 tools/bus/tests/keel_bus_test.py
 The binary: $KEEL_BUS, else $KEEL_BUILD_DIR/tools/bus/keel-bus (default build dir:
 build/release). Streams, consumers, dead
@@ -555,6 +556,168 @@ class KeelBusTest(unittest.TestCase):
         self.assertIn("orders.order_placed.v1", text)
         self.assertIn("<svg", self.run_tool("graph", "--format", "svg", "--no-rates").stdout)
         self.run_tool("graph", "--format", "png", expect=2)
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class OutboxTest(unittest.TestCase):
+    """keel-bus outbox parked / unpark / republish against a real PostgreSQL (started here)
+    whose bus tables are made with the DDL libs/bus runs at start (read from bus.cpp)."""
+
+    @classmethod
+    def as_postgres(cls, argv):
+        return (["runuser", "-u", "postgres", "--"] + argv) if os.geteuid() == 0 else argv
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(KEEL_BUS, os.X_OK):
+            raise RuntimeError(f"{KEEL_BUS} is not built (cmake --build build/release --target keel-bus)")
+        cls.dir = tempfile.mkdtemp(prefix="keel-bus-pg-")
+        if os.geteuid() == 0:
+            shutil.chown(cls.dir, "postgres")
+        subprocess.run(cls.as_postgres([f"{PG_BIN}/initdb", "-D", f"{cls.dir}/data", "-U", "postgres",
+                                        "--auth=trust", "-E", "UTF8", "--no-sync"]),
+                       check=True, capture_output=True)
+        cls.port = free_port()
+        cls.log = open(os.path.join(cls.dir, "postgres.log"), "w")
+        cls.server = subprocess.Popen(
+            cls.as_postgres([f"{PG_BIN}/postgres", "-D", f"{cls.dir}/data", "-p", str(cls.port), "-k", cls.dir,
+                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]),
+            stdout=cls.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while subprocess.run([f"{PG_BIN}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(cls.port)]).returncode:
+            if time.time() > deadline:
+                raise RuntimeError(f"postgres did not start; see {cls.dir}")
+            time.sleep(0.1)
+        with open(os.path.join(ROOT, "libs/bus/src/bus.cpp")) as f:
+            cls.ddl = re.search(r'R"sql\((.*?)\)sql"', f.read(), re.S).group(1)
+        cls.sql("postgres", "CREATE DATABASE lab")
+        cls.sql("postgres", "CREATE DATABASE empty")
+        cls.sql("lab", cls.ddl)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        cls.server.wait(20)
+        cls.log.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def dsn(cls, db="lab"):
+        return f"host=127.0.0.1 port={cls.port} dbname={db} user=postgres"
+
+    @classmethod
+    def sql(cls, db, statement):
+        p = subprocess.run([f"{PG_BIN}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", cls.dsn(db), "-c", statement],
+                           capture_output=True, text=True, check=True)
+        return p.stdout.strip()
+
+    def run_tool(self, *args, expect=0, env=None):
+        environment = {k: v for k, v in os.environ.items() if k != "PG_DSN"}
+        environment.update(env or {})
+        p = subprocess.run([KEEL_BUS, *args], capture_output=True, text=True, timeout=60, env=environment)
+        self.assertEqual(p.returncode, expect, f"keel-bus {' '.join(args)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def setUp(self):
+        self.sql("lab", "TRUNCATE bus_outbox; DELETE FROM bus_relay_lease")
+
+    def insert(self, event_id, published_at=None, parked_error=None):
+        published = f"'{published_at}'" if published_at else "NULL"
+        parked = "now()" if parked_error else "NULL"
+        error = "'" + parked_error + "'" if parked_error else "NULL"
+        return int(self.sql("lab", "INSERT INTO bus_outbox (event_id, topic, headers, payload, published_at, "
+                                   f"parked_at, park_error) VALUES ('{event_id}', 'lab.ping.v1', '{{}}', "
+                                   f"'\\x00', {published}, {parked}, {error}) RETURNING seq"))
+
+    def test_parked_lists_what_the_relay_set_aside(self):
+        db = ["--service", "lab", "--db", self.dsn()]
+        self.assertIn("no parked events in lab's outbox", self.run_tool("outbox", "parked", *db).stdout)
+        big, bad = uuid7(), uuid7()
+        self.insert(uuid7())
+        self.insert(big, parked_error="Maximum Payload Exceeded (1126400 bytes)")
+        self.insert(bad, parked_error="malformed headers: not an object")
+        out = self.run_tool("outbox", "parked", *db).stdout
+        self.assertIn("EVENT_ID", out)
+        self.assertIn(big, out)
+        self.assertIn("Maximum Payload Exceeded", out)
+        self.assertIn(bad, out)
+        listed = json.loads(self.run_tool("outbox", "parked", *db, "--json").stdout)
+        self.assertEqual([e["event_id"] for e in listed], [big, bad])
+        self.assertEqual(listed[0]["topic"], "lab.ping.v1")
+        self.assertEqual(listed[1]["error"], "malformed headers: not an object")
+        # The DSN from the environment, as in a service's own container.
+        env_listed = json.loads(self.run_tool("outbox", "parked", "--service", "lab", "--json",
+                                              env={"PG_DSN": self.dsn()}).stdout)
+        self.assertEqual(len(env_listed), 2)
+
+    def test_unpark_puts_events_back_and_refuses_bad_input(self):
+        db = ["--service", "lab", "--db", self.dsn()]
+        first, second, third = uuid7(), uuid7(), uuid7()
+        seq = self.insert(first, parked_error="x")
+        self.insert(second, parked_error="y")
+        self.insert(third, parked_error="z")
+        out = self.run_tool("outbox", "unpark", *db, str(seq)).stdout
+        self.assertIn(f"seq {seq}: event {first} back in the queue", out)
+        self.assertIn("unparked 1 event", out)
+        self.assertEqual(self.sql("lab", f"SELECT parked_at IS NULL AND park_error IS NULL FROM bus_outbox "
+                                         f"WHERE seq = {seq}"), "t")
+        self.run_tool("outbox", "unpark", *db, second.upper())
+        # Already unparked, or never there: exit 1, naming it.
+        p = self.run_tool("outbox", "unpark", *db, first, expect=1)
+        self.assertIn(f"not parked in lab's outbox: {first}", p.stderr)
+        p = self.run_tool("outbox", "unpark", *db, "nope", expect=2)
+        self.assertIn('"nope" is neither an outbox seq nor an event id', p.stderr)
+        self.run_tool("outbox", "unpark", *db, expect=2)
+        self.run_tool("outbox", "unpark", *db, "1", "--all", expect=2)
+        self.run_tool("outbox", "unpark", "--db", self.dsn(), "--all", expect=2)  # no --service
+        self.assertIn("unparked 1 event", self.run_tool("outbox", "unpark", *db, "--all").stdout)
+        self.assertEqual(self.sql("lab", "SELECT count(*) FROM bus_outbox WHERE parked_at IS NOT NULL"), "0")
+
+    def test_republish_marks_a_window_unpublished(self):
+        db = ["--service", "lab", "--db", self.dsn()]
+        early = self.insert(uuid7(), published_at="2024-05-01T10:00:00Z")
+        middle = self.insert(uuid7(), published_at="2024-05-01T11:00:00Z")
+        late = self.insert(uuid7(), published_at="2024-05-01T12:00:00Z")
+        pending = self.insert(uuid7())
+        parked = self.insert(uuid7(), parked_error="x")
+        unpublished = "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM bus_outbox WHERE published_at IS NULL"
+        out = self.run_tool("outbox", "republish", *db, "--since", "2024-05-01T10:30:00Z",
+                            "--until", "2024-05-01 13:30:00+02:00").stdout
+        self.assertIn("marked 1 published event of lab's outbox", out)
+        self.assertIn("no instance of lab relays right now", out)
+        self.assertEqual(self.sql("lab", unpublished), f"{middle},{pending},{parked}")
+        self.sql("lab", "INSERT INTO bus_relay_lease VALUES ('outbox', 'lab-2', now() + interval '1 minute', now())")
+        out = self.run_tool("outbox", "republish", *db, "--since", "2024-05-01T11:30:00Z").stdout
+        self.assertIn("marked 1 published event", out)
+        self.assertIn("relay lab-2 republishes them", out)
+        self.assertEqual(self.sql("lab", unpublished), f"{middle},{late},{pending},{parked}")
+        self.assertIn("marked 0 published events", self.run_tool("outbox", "republish", *db, "--since",
+                                                                 "2030-01-01T00:00:00Z").stdout)
+        self.assertEqual(self.sql("lab", f"SELECT count(*) FROM bus_outbox WHERE seq = {early} AND "
+                                         "published_at IS NOT NULL"), "1")
+        # Bad input: exit 2 before touching anything.
+        p = self.run_tool("outbox", "republish", *db, "--since", "yesterday", expect=2)
+        self.assertIn("expected an RFC 3339 time", p.stderr)
+        p = self.run_tool("outbox", "republish", *db, "--since", "2024-05-01T12:00:00Z",
+                          "--until", "2024-05-01T11:00:00Z", expect=2)
+        self.assertIn("--until must be later than --since", p.stderr)
+        self.run_tool("outbox", "republish", *db, expect=2)  # --since is required
+        p = self.run_tool("outbox", "republish", "--service", "Lab!", "--since", "2024-05-01T12:00:00Z", expect=2)
+        self.assertIn("expected a service name", p.stderr)
+
+    def test_a_database_that_is_not_there_or_not_a_services(self):
+        p = self.run_tool("outbox", "parked", "--service", "lab", "--db",
+                          f"host=127.0.0.1 port={free_port()} dbname=lab user=postgres connect_timeout=2", expect=1)
+        self.assertIn("cannot reach the database of lab", p.stderr)
+        p = self.run_tool("outbox", "parked", "--service", "lab", "--db", self.dsn("empty"), expect=1)
+        self.assertIn("has no bus_outbox", p.stderr)
+        # Without --db or PG_DSN: the local stack's database of the service, named in the error.
+        p = self.run_tool("outbox", "parked", "--service", "lab", expect=1,
+                          env={"PG_PORT": str(free_port()), "LAB_DB_PASSWORD": "secret"})
+        self.assertIn("dbname=lab user=lab", p.stderr)
+        self.assertNotIn("secret", p.stderr)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ struct Event {
 
 struct BusSettings {
     std::vector<std::string> urls;  // NATS_URL, comma-separated
+    std::string nats_user;          // NATS_USER: the service's own (deploy/nats/auth.conf)
+    std::string nats_password;      // NATS_PASSWORD (empty user: none, or a URL's user:pass@)
     std::string service;
     std::string instance_id;
     int replicas = 1;                                // BUS_REPLICAS: 1 or 3
@@ -49,6 +51,9 @@ struct BusSettings {
     std::chrono::seconds duplicate_window{15 * 60};  // BUS_DUPLICATE_WINDOW_S
     std::chrono::milliseconds relay_poll{200};       // BUS_RELAY_POLL_MS
     bool record_trail = true;                        // BUS_TRAIL
+    /// BUS_RELAY_LEASE_MS: how long the relaying instance owns the outbox without
+    /// renewing; a frozen or cut-off instance is replaced after about this long.
+    std::chrono::milliseconds relay_lease{5000};
 };
 
 /// Reads the BusSettings of `service` (see the comments above for the variables).
@@ -56,12 +61,21 @@ BusSettings ReadBusSettings(core::EnvConfig& config, const std::string& service,
                             const std::string& instance_id);
 
 struct SubscribeOptions {
-    int batch = 256;      // messages fetched and handled together
-    int workers = 1;      // concurrent fetch-and-handle loops per instance
-    int max_deliver = 5;  // tries before the message goes to dlq.<topic>
+    int batch = 256;  // messages fetched and handled together
+    int workers = 1;  // concurrent fetch-and-handle loops per instance
+    /// Handler failures (bad data, constraint violations, bugs, a crash or a deadline
+    /// overrun mid-handler) before the message goes to dlq.<topic>. Transient failures
+    /// (pg::IsTransient: PostgreSQL or NATS unreachable, deadlocks, serialization and
+    /// lock timeouts) never count: they are retried for as long as they last.
+    int max_deliver = 5;
     std::chrono::milliseconds ack_wait{30'000};
-    std::chrono::milliseconds backoff_base{200};  // nak delay: base * 2^(tries-1), capped
+    /// Nak delay: base * 2^(failures-1), capped by backoff_max; also the pause between
+    /// probes of the database while it is away.
+    std::chrono::milliseconds backoff_base{200};
     std::chrono::milliseconds backoff_max{30'000};
+    /// A batch's handlers must finish within this; then their work is cancelled (the
+    /// transaction rolls back) and the messages are redelivered.
+    std::chrono::milliseconds handler_deadline{60'000};
 };
 
 /// Handles the not-yet-processed events of one batch inside one transaction, which

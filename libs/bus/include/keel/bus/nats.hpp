@@ -65,6 +65,12 @@ public:
         std::string name;
         /// How long Connect keeps trying before it gives up.
         std::chrono::milliseconds connect_timeout{30'000};
+        /// The server's user (deploy/nats/auth.conf). Empty: $NATS_USER and $NATS_PASSWORD
+        /// when set, else $NATS_OPERATOR_PASSWORD as $NATS_OPERATOR_USER (default keel-bus:
+        /// the operator running keel-bus), else none (a server without authorization;
+        /// credentials in a nats://user:pass@host URL work as well).
+        std::string user;
+        std::string password;
     };
     static std::shared_ptr<Nats> Connect(const Options& options);
     ~Nats();
