@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <keel/http/text.hpp>
+
 namespace keel::http {
 namespace {
 
@@ -50,9 +52,24 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
     return out;
 }
 
+void RequestContext::SetParamsForRouter(
+    std::vector<std::pair<std::string_view, std::string_view>> params) {
+    params_.clear();
+    params_.reserve(params.size());
+    for (const auto& param : params) {
+        auto decoded = PercentDecode(param.second, false);
+        params_.push_back(PathParam{param.first, decoded.value_or(""), decoded.has_value()});
+    }
+}
+
 std::string_view RequestContext::Param(std::string_view name) const {
-    for (const auto& [key, value] : params_) {
-        if (key == name) return value;
+    for (const auto& param : params_) {
+        if (param.name != name) continue;
+        const std::string what = "path parameter '" + std::string(name) + "'";
+        if (!param.decoded)
+            throw HttpError(Status::bad_request, what + " is not valid percent-encoding");
+        RequireText(what, param.value);
+        return param.value;
     }
     return {};
 }
@@ -71,13 +88,21 @@ std::optional<std::string> RequestContext::Query(std::string_view name) const {
         if (key != name) continue;
         std::string_view value =
             eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        const std::string what = "query parameter '" + std::string(name) + "'";
         auto decoded = PercentDecode(value, true);
-        if (!decoded)
-            throw HttpError(Status::bad_request, "query parameter '" + std::string(name) +
-                                                     "' is not valid percent-encoding");
+        if (!decoded) throw HttpError(Status::bad_request, what + " is not valid percent-encoding");
+        RequireText(what, *decoded);
         return decoded;
     }
     return std::nullopt;
+}
+
+std::optional<std::string_view> RequestContext::Header(std::string_view name) const {
+    const auto it = request_.find(name);
+    if (it == request_.end()) return std::nullopt;
+    const std::string_view value = it->value();
+    RequireText("header '" + std::string(name) + "'", value);
+    return value;
 }
 
 int RequestContext::QueryInt(std::string_view name, int fallback, int min, int max) const {

@@ -37,6 +37,44 @@ std::string_view PathOf(std::string_view target) {
     return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+// Label values come from fixed sets only, so that no request can add a series to
+// /metrics: an invented method is "OTHER", a status outside HTTP's range "other".
+std::string MethodLabel(Verb method) {
+    switch (method) {
+        case Verb::get:
+        case Verb::head:
+        case Verb::post:
+        case Verb::put:
+        case Verb::delete_:
+        case Verb::patch:
+        case Verb::options:
+            return std::string(beast_http::to_string(method));
+        default:
+            return "OTHER";
+    }
+}
+
+std::string StatusLabel(unsigned status) {
+    return status >= 100 && status <= 599 ? std::to_string(status) : "other";
+}
+
+// The id travels into logs, response headers and event trails (Avro strings, PostgreSQL
+// text): only a short run of visible ASCII is kept, anything else is replaced.
+bool IsSaneRequestId(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (const unsigned char c : id) {
+        if (c < 0x21 || c > 0x7e) return false;
+    }
+    return true;
+}
+
+// Headers every response carries; private ones are also kept out of shared caches.
+void SetSafetyHeaders(Response& response, bool private_route) {
+    response.set("X-Content-Type-Options", "nosniff");
+    if (private_route && response.find(beast_http::field::cache_control) == response.end())
+        response.set(beast_http::field::cache_control, "no-store");
+}
+
 }  // namespace
 
 using RequestParser = beast_http::request_parser<beast_http::string_body>;
@@ -96,11 +134,18 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Task<void> Accept();
     Task<void> Serve(std::shared_ptr<Session> session);
     Task<boost::system::error_code> ReadRequest(Session& session, beast::flat_buffer& buffer,
-                                                RequestParser& parser);
-    Task<Response> Handle(const Request& request, const std::string& peer);
-    Task<Response> DispatchMapped(RequestContext& ctx, std::string& route);
+                                                RequestParser& parser,
+                                                std::chrono::milliseconds first_byte_wait);
+    // What the dispatch learnt about the route, for metrics and response headers.
+    struct RouteInfo {
+        std::string label = "unmatched";  ///< a route pattern, a builtin path or "unmatched"
+        bool is_private = false;          ///< matched a route that is not Access::kPublic
+    };
+
+    Task<Response> Handle(const Request& request, asio::ip::address peer);
+    Task<Response> DispatchMapped(RequestContext& ctx, RouteInfo& route);
     void EndSession(const std::shared_ptr<Session>& session);
-    Task<Response> Dispatch(RequestContext& ctx, std::string& route_label);
+    Task<Response> Dispatch(RequestContext& ctx, RouteInfo& route);
     Task<std::optional<Response>> Authorize(const Router::Route& route, RequestContext& ctx);
     Task<Response> Builtin(std::string_view path, bool& handled);
     void Record(const Request& request, const Response& response, const std::string& route,
@@ -189,21 +234,23 @@ Task<std::optional<Response>> Server::Impl::Authorize(const Router::Route& route
     co_return std::nullopt;
 }
 
-Task<Response> Server::Impl::Dispatch(RequestContext& ctx, std::string& route_label) {
+Task<Response> Server::Impl::Dispatch(RequestContext& ctx, RouteInfo& route) {
     const Request& request = ctx.Req();
     const std::string_view path = PathOf(request.target());
+    if (request.method() == Verb::unknown) {
+        co_return Problem(Status::not_implemented, "the request method is not supported");
+    }
     if (request.method() == Verb::get) {
         bool handled = false;
         Response builtin = co_await Builtin(path, handled);
         if (handled) {
-            route_label = std::string(path);
+            route.label = std::string(path);  // one of three fixed paths
             co_return builtin;
         }
     }
     std::vector<std::pair<std::string_view, std::string_view>> params;
     const auto match = router.Find(request.method(), path, params);
     if (!match.route) {
-        route_label = "unmatched";
         if (match.path_known) {
             Response r =
                 Problem(Status::method_not_allowed,
@@ -213,7 +260,8 @@ Task<Response> Server::Impl::Dispatch(RequestContext& ctx, std::string& route_la
         }
         co_return Problem(Status::not_found, "no route for " + std::string(path));
     }
-    route_label = match.route->pattern;
+    route.label = match.route->pattern;
+    route.is_private = match.route->access != Access::kPublic;
     ctx.SetParamsForRouter(std::move(params));
     std::optional<Response> denied = co_await Authorize(*match.route, ctx);
     if (denied) co_return std::move(*denied);
@@ -225,11 +273,11 @@ void Server::Impl::Record(const Request& request, const Response& response,
                           const std::string& route, const std::string& request_id,
                           Clock::time_point started) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    const std::string status = std::to_string(response.result_int());
-    const std::string method(request.method_string());
     registry
         .GetCounter("http_requests_total", "Requests served, by route, method and status.",
-                    {{"route", route}, {"method", method}, {"status", status}})
+                    {{"route", route},
+                     {"method", MethodLabel(request.method())},
+                     {"status", StatusLabel(response.result_int())}})
         .Inc();
     registry
         .GetHistogram("http_request_duration_seconds", "Request latency by route.",
@@ -237,7 +285,7 @@ void Server::Impl::Record(const Request& request, const Response& response,
         .Observe(seconds);
     if (options.access_log && log::Enabled(log::Level::kInfo)) {
         log::Info("request", {{"request_id", request_id},
-                              {"method", method},
+                              {"method", std::string_view(request.method_string())},
                               {"path", std::string_view(request.target())},
                               {"route", route},
                               {"status", static_cast<std::int64_t>(response.result_int())},
@@ -245,20 +293,29 @@ void Server::Impl::Record(const Request& request, const Response& response,
     }
 }
 
-// The first bytes may take the idle time; once they arrive, the whole request must
-// come within read_timeout (slow-loris protection).
-Task<boost::system::error_code> Server::Impl::ReadRequest(Session& session,
-                                                          beast::flat_buffer& buffer,
-                                                          RequestParser& parser) {
+// Only the wait for a request's first byte may take `first_byte_wait` (the idle time
+// between keep-alive requests). From that byte on the headers have header_timeout and
+// then the body body_timeout, each a deadline for the whole part, not per read: a
+// client that sends a byte a second is cut off all the same (slow loris).
+Task<boost::system::error_code> Server::Impl::ReadRequest(
+    Session& session, beast::flat_buffer& buffer, RequestParser& parser,
+    std::chrono::milliseconds first_byte_wait) {
     boost::system::error_code ec;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    session.stream.expires_after(options.idle_timeout);
+    if (buffer.size() == 0) {  // else a pipelined request has begun already
+        session.stream.expires_after(first_byte_wait);
+        const std::size_t n = co_await session.stream.async_read_some(
+            buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+        buffer.commit(n);
+        if (ec) co_return ec;
+    }
+    session.busy = true;
+    session.stream.expires_after(options.header_timeout);
     co_await beast_http::async_read_header(session.stream, buffer, parser,
                                            asio::redirect_error(asio::use_awaitable, ec));
     if (!ec && !parser.is_done()) {
-        session.stream.expires_after(options.read_timeout);
-        session.busy = true;
+        session.stream.expires_after(options.body_timeout);
         co_await beast_http::async_read(session.stream, buffer, parser,
                                         asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -266,7 +323,7 @@ Task<boost::system::error_code> Server::Impl::ReadRequest(Session& session,
 }
 
 // Dispatch, with the failures that escape a handler mapped to problem+json in one place.
-Task<Response> Server::Impl::DispatchMapped(RequestContext& ctx, std::string& route) {
+Task<Response> Server::Impl::DispatchMapped(RequestContext& ctx, RouteInfo& route) {
     const std::string& request_id = ctx.RequestId();
     try {
         co_return co_await Dispatch(ctx, route);
@@ -280,27 +337,29 @@ Task<Response> Server::Impl::DispatchMapped(RequestContext& ctx, std::string& ro
         co_return response;
     } catch (const std::exception& e) {
         log::Error("handler failed",
-                   {{"request_id", request_id}, {"route", route}, {"error", e.what()}});
+                   {{"request_id", request_id}, {"route", route.label}, {"error", e.what()}});
         co_return Problem(Status::internal_server_error,
                           "internal error; see request " + request_id);
     }
 }
 
-Task<Response> Server::Impl::Handle(const Request& request, const std::string& peer) {
+Task<Response> Server::Impl::Handle(const Request& request, asio::ip::address peer) {
     const auto started = Clock::now();
     const auto given_id = request["X-Request-Id"];
     const std::string request_id =
-        !given_id.empty() && given_id.size() <= 128 ? std::string(given_id) : RandomHex(16);
-    const auto real_ip = request["X-Real-IP"];
-    std::string route = "unmatched";
+        IsSaneRequestId(given_id) ? std::string(given_id) : RandomHex(16);
+    std::string client = ClientAddress(peer, request["X-Real-IP"], request["X-Forwarded-For"],
+                                       options.trusted_proxies);
+    RouteInfo route;
     in_flight.Add(1);
     active_requests.fetch_add(1);
-    RequestContext ctx(request, request_id, real_ip.empty() ? peer : std::string(real_ip));
+    RequestContext ctx(request, request_id, std::move(client));
     Response response = co_await DispatchMapped(ctx, route);
     in_flight.Add(-1);
     active_requests.fetch_sub(1);
     response.set("X-Request-Id", request_id);
-    Record(request, response, route, request_id, started);
+    SetSafetyHeaders(response, route.is_private);
+    Record(request, response, route.label, request_id, started);
     co_return response;
 }
 
@@ -308,24 +367,29 @@ Task<void> Server::Impl::Serve(std::shared_ptr<Session> session) {
     auto self = shared_from_this();
     boost::system::error_code ec;
     const auto endpoint = session->stream.socket().remote_endpoint(ec);
-    const std::string peer = ec ? std::string("unknown") : endpoint.address().to_string();
+    const asio::ip::address peer = ec ? asio::ip::address() : endpoint.address();
     beast::flat_buffer buffer;
+    // A new connection gets only the header time for its first request: a client that
+    // connects and says nothing must not hold a connection slot for the idle time.
+    std::chrono::milliseconds first_byte_wait = options.header_timeout;
     for (;;) {
         RequestParser parser;
-        ec = co_await ReadRequest(*session, buffer, parser);
+        ec = co_await ReadRequest(*session, buffer, parser, first_byte_wait);
+        first_byte_wait = options.idle_timeout;
         if (IsDisconnect(ec)) break;
         session->busy = true;
         Response response;
         bool keep_alive = false;
         if (ec) {
             response = ReadFailure(ec, options);
+            SetSafetyHeaders(response, false);
         } else {
             keep_alive = parser.get().keep_alive();
             response = co_await Handle(parser.get(), peer);
         }
         if (draining.load()) keep_alive = false;
         response.keep_alive(keep_alive);
-        session->stream.expires_after(options.read_timeout);
+        session->stream.expires_after(options.write_timeout);
         co_await beast_http::async_write(session->stream, response,
                                          asio::redirect_error(asio::use_awaitable, ec));
         session->busy = false;

@@ -107,27 +107,47 @@ Registry::Family& Registry::FamilyFor(const std::string& name, const std::string
     return it->second;
 }
 
+template <typename T, typename... Args>
+T& Registry::Series(const std::string& name, std::map<std::string, std::unique_ptr<T>>& series,
+                    std::unique_ptr<T>& overflow, const Labels& labels, Args&&... args) {
+    std::string key = FormatLabels(labels);
+    if (auto it = series.find(key); it != series.end()) return *it->second;
+    if (series.size() < max_series_) {
+        auto& slot = series[std::move(key)];
+        slot = std::make_unique<T>(std::forward<Args>(args)...);
+        return *slot;
+    }
+    // Counted here, under the lock already held: GetCounter would take it again.
+    const std::string refused = "keel_metrics_series_refused_total";
+    if (name != refused) {
+        auto& family_of_refused = FamilyFor(
+            refused, "Label sets refused over the per-metric limit, by metric.", Type::kCounter);
+        auto& counter = family_of_refused.counters[FormatLabels({{"metric", name}})];
+        if (!counter) counter = std::make_unique<Counter>();
+        counter->Inc();
+    }
+    if (!overflow) overflow = std::make_unique<T>(std::forward<Args>(args)...);
+    return *overflow;
+}
+
 Counter& Registry::GetCounter(const std::string& name, const std::string& help,
                               const Labels& labels) {
     std::lock_guard lock(mutex_);
-    auto& slot = FamilyFor(name, help, Type::kCounter).counters[FormatLabels(labels)];
-    if (!slot) slot = std::make_unique<Counter>();
-    return *slot;
+    auto& family = FamilyFor(name, help, Type::kCounter);
+    return Series(name, family.counters, family.overflow_counter, labels);
 }
 
 Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
     std::lock_guard lock(mutex_);
-    auto& slot = FamilyFor(name, help, Type::kGauge).gauges[FormatLabels(labels)];
-    if (!slot) slot = std::make_unique<Gauge>();
-    return *slot;
+    auto& family = FamilyFor(name, help, Type::kGauge);
+    return Series(name, family.gauges, family.overflow_gauge, labels);
 }
 
 Histogram& Registry::GetHistogram(const std::string& name, const std::string& help,
                                   const Labels& labels, std::vector<double> bounds) {
     std::lock_guard lock(mutex_);
-    auto& slot = FamilyFor(name, help, Type::kHistogram).histograms[FormatLabels(labels)];
-    if (!slot) slot = std::make_unique<Histogram>(std::move(bounds));
-    return *slot;
+    auto& family = FamilyFor(name, help, Type::kHistogram);
+    return Series(name, family.histograms, family.overflow_histogram, labels, std::move(bounds));
 }
 
 void Registry::OnCollect(std::function<void()> callback) {

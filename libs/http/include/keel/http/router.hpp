@@ -36,35 +36,49 @@ public:
 };
 
 /// What a handler sees of one request. Lives for the handler call.
+/// Text it hands out as data (Param, Query, Header) is checked where it enters: valid
+/// UTF-8 without NUL, else HttpError 400 naming the parameter (see RequireText).
 class RequestContext final {
 public:
-    RequestContext(const Request& request, std::string request_id, std::string peer_ip)
-        : request_(request), request_id_(std::move(request_id)), peer_ip_(std::move(peer_ip)) {}
+    RequestContext(const Request& request, std::string request_id, std::string client_ip)
+        : request_(request), request_id_(std::move(request_id)), client_ip_(std::move(client_ip)) {}
 
     const Request& Req() const { return request_; }
     const std::string& RequestId() const { return request_id_; }
-    /// Client address: X-Real-IP set by the gateway, else the TCP peer.
-    const std::string& ClientIp() const { return peer_ip_; }
-    /// A `{name}` path parameter of the matched route ("" if absent).
+    /// Client address: the TCP peer, or X-Real-IP / X-Forwarded-For when the peer is a
+    /// trusted proxy (ServerOptions::trusted_proxies). Always a parsed IP address.
+    const std::string& ClientIp() const { return client_ip_; }
+    /// A percent-decoded `{name}` path parameter of the matched route ("" if absent).
+    /// Throws HttpError 400 when it is not valid percent-encoding or UTF-8, or holds NUL.
     std::string_view Param(std::string_view name) const;
-    /// A percent-decoded query parameter, nullopt when absent.
+    /// A percent-decoded query parameter, nullopt when absent. Throws HttpError 400 when
+    /// it is not valid percent-encoding or UTF-8, or holds NUL.
     std::optional<std::string> Query(std::string_view name) const;
     /// An integer query parameter in [min, max], `fallback` when absent; otherwise a
     /// 400 "<name> must be an integer from <min> to <max>".
     int QueryInt(std::string_view name, int fallback, int min, int max) const;
+    /// A header value, nullopt when absent. Throws HttpError 400 when it is not valid
+    /// UTF-8 (HTTP allows any byte from 0x80 up in values; NUL never passes the parser).
+    std::optional<std::string_view> Header(std::string_view name) const;
     /// Set by the server for authenticated routes.
     const Principal* User() const { return principal_ ? &*principal_ : nullptr; }
 
-    void SetParamsForRouter(std::vector<std::pair<std::string_view, std::string_view>> params) {
-        params_ = std::move(params);
-    }
+    /// The matched route's parameters as they appear in the path (views into the
+    /// route's pattern and the request target); decoded here, checked when read.
+    void SetParamsForRouter(std::vector<std::pair<std::string_view, std::string_view>> params);
     void SetPrincipal(Principal principal) { principal_ = std::move(principal); }
 
 private:
+    struct PathParam {
+        std::string_view name;
+        std::string value;  ///< percent-decoded
+        bool decoded = true;
+    };
+
     const Request& request_;
     std::string request_id_;
-    std::string peer_ip_;
-    std::vector<std::pair<std::string_view, std::string_view>> params_;
+    std::string client_ip_;
+    std::vector<PathParam> params_;
     std::optional<Principal> principal_;
 };
 

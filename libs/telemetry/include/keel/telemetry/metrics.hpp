@@ -57,9 +57,15 @@ std::vector<double> LatencyBuckets();
 /// Named metric families with labelled series, rendered in the Prometheus text
 /// exposition format (version 0.0.4). Get* create the series on first use and return
 /// a reference that stays valid for the registry's life; callers on hot paths keep it.
+/// A metric holds at most `max_series` label sets: past that, Get* with a new label set
+/// returns a series that is not rendered and counts the refusal in
+/// keel_metrics_series_refused_total{metric}, so a label fed by outside data (a bug:
+/// labels must come from fixed sets) cannot grow memory or /metrics without bound.
 /// Thread-safe.
 class Registry final {
 public:
+    explicit Registry(std::size_t max_series = 1000) : max_series_(max_series) {}
+
     Counter& GetCounter(const std::string& name, const std::string& help,
                         const Labels& labels = {});
     Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
@@ -79,8 +85,17 @@ private:
         std::map<std::string, std::unique_ptr<Counter>> counters;
         std::map<std::string, std::unique_ptr<Gauge>> gauges;
         std::map<std::string, std::unique_ptr<Histogram>> histograms;
+        // Handed out past max_series_; never rendered.
+        std::unique_ptr<Counter> overflow_counter;
+        std::unique_ptr<Gauge> overflow_gauge;
+        std::unique_ptr<Histogram> overflow_histogram;
     };
     Family& FamilyFor(const std::string& name, const std::string& help, Type type);
+    template <typename T, typename... Args>
+    T& Series(const std::string& name, std::map<std::string, std::unique_ptr<T>>& series,
+              std::unique_ptr<T>& overflow, const Labels& labels, Args&&... args);
+
+    const std::size_t max_series_;
 
     mutable std::mutex mutex_;
     std::map<std::string, Family> families_;
