@@ -1,5 +1,6 @@
 #include "routes.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <keel/service/app.hpp>
@@ -54,23 +55,39 @@ Credentials ReadCredentials(const RequestContext& req, bool registering) {
     return {std::move(*normalized), std::move(*password)};
 }
 
+Response RetryLater(Status status, std::string_view detail, std::chrono::milliseconds after) {
+    Response r = http::Problem(status, detail);
+    const auto seconds = std::max<std::int64_t>(1, (after.count() + 999) / 1000);
+    r.set(http::beast_http::field::retry_after, std::to_string(seconds));
+    return r;
+}
+
 Task<Response> Register(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
     // No structured bindings in coroutines: GCC 12 frees them twice.
     const Credentials credentials = ReadCredentials(req, true);
+    const auto wait = co_await ctx->registrations->Attempt(req.ClientIp());
+    if (wait.count() > 0) {
+        co_return RetryLater(Status::too_many_requests,
+                             "too many registrations from this address; retry later", wait);
+    }
     // Named lambdas: GCC 12 frees a capturing lambda temporary inside co_await twice.
     auto hash_password = [password = credentials.password] { return auth::HashPassword(password); };
-    auto hash = co_await Offload(ctx->hashing->get_executor(), std::move(hash_password));
+    std::optional<std::string> hash;
+    try {
+        hash = co_await ctx->register_hashing->Run(std::move(hash_password));
+    } catch (const HashingBusyError&) {
+        // Answered below: no co_await in a catch block (GCC 12).
+    }
+    if (!hash) {
+        co_return RetryLater(Status::service_unavailable,
+                             "too many registrations in progress; retry shortly",
+                             std::chrono::seconds(1));
+    }
     const auto origin = service::RequestOrigin(*ctx->bus, req);
-    auto id = co_await ctx->users->Create(credentials.email, hash, "user", origin);
+    auto id = co_await ctx->users->Create(credentials.email, *hash, "user", origin);
     if (!id) throw http::HttpError(Status::conflict, "an account with this email already exists");
     log::Info("user registered", {{"user_id", *id}, {"request_id", req.RequestId()}});
     co_return http::JsonText(Status::created, http::ToJson(boost::json::object{{"user_id", *id}}));
-}
-
-Response TooManyAttempts(std::chrono::milliseconds retry_after) {
-    Response r = http::Problem(Status::too_many_requests, "too many login attempts; retry later");
-    r.set(http::beast_http::field::retry_after, std::to_string((retry_after.count() + 999) / 1000));
-    return r;
 }
 
 Task<Response> Login(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
@@ -81,7 +98,12 @@ Task<Response> Login(std::shared_ptr<AuthContext> ctx, RequestContext& req) {
         case LoginOutcome::Kind::kSignedIn:
             co_return TokenResponse(outcome.tokens);
         case LoginOutcome::Kind::kThrottled:
-            co_return TooManyAttempts(outcome.retry_after);
+            co_return RetryLater(Status::too_many_requests, "too many login attempts; retry later",
+                                 outcome.retry_after);
+        case LoginOutcome::Kind::kBusy:
+            co_return RetryLater(Status::service_unavailable,
+                                 "too many logins in progress; retry shortly",
+                                 std::chrono::seconds(1));
         case LoginOutcome::Kind::kWrongCredentials:
             break;
     }

@@ -1,13 +1,13 @@
 #pragma once
 #include <memory>
 
-#include <boost/asio/thread_pool.hpp>
-
 #include <keel/http/router.hpp>
 
+#include "hashing_pool.hpp"
 #include "key_ring.hpp"
 #include "login.hpp"
 #include "refresh_token_store.hpp"
+#include "registration_limiter.hpp"
 #include "settings.hpp"
 #include "user_store.hpp"
 
@@ -19,9 +19,10 @@ struct AuthContext {
     std::shared_ptr<KeyRing> keys;
     std::shared_ptr<UserStore> users;
     std::shared_ptr<RefreshTokenStore> refresh_tokens;
-    LoginDeps login;
-    /// argon2id runs here, off the io threads.
-    std::shared_ptr<asio::thread_pool> hashing;
+    LoginDeps login;  ///< holds login's own hashing pool
+    std::shared_ptr<RegistrationLimiter> registrations;
+    /// Registration's argon2id runs here, off the io threads and apart from login's.
+    std::shared_ptr<HashingPool> register_hashing;
     std::shared_ptr<bus::Bus> bus;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include <keel/core/config.hpp>
@@ -18,6 +19,14 @@ struct Settings {
     int login_limit_per_ip = 30;
     int login_limit_per_account = 10;
     std::chrono::seconds login_window{60};
+    int register_limit_per_ip = 20;
+    std::chrono::seconds register_window{3600};
+    /// argon2id threads and jobs (running + waiting) for login verification...
+    std::size_t login_hash_threads = 2;
+    std::size_t login_hash_jobs = 64;
+    /// ...and, apart, for registration hashing, so registrations cannot starve logins.
+    std::size_t register_hash_threads = 1;
+    std::size_t register_hash_jobs = 8;
 };
 
 Settings ReadSettings(core::EnvConfig& config);

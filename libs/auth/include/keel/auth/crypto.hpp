@@ -16,6 +16,10 @@ std::string RandomToken(std::size_t bytes = 32);
 /// SHA-256 of `text` as lowercase hex (refresh tokens are stored only as this).
 std::string Sha256Hex(std::string_view text);
 
+/// HMAC-SHA256 (RFC 2104) of `message` under `key` (any length) as lowercase hex:
+/// signatures of webhooks such as the payment provider's callbacks.
+std::string HmacSha256Hex(std::string_view key, std::string_view message);
+
 /// Compares in time independent of where the inputs differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
