@@ -1,4 +1,4 @@
-// fiscal: a fiscal receipt for every captured payment, exactly once.
+// fiscal: a fiscal receipt for every captured payment and for every refund, exactly once.
 #include <keel/service/app.hpp>
 
 #include "migrations.hpp"
@@ -19,6 +19,7 @@ static int Run(keel::core::EnvConfig& config) {
     auto bus = app.Bus();
     bus->Publishes("fiscal.receipt_issued.v1");
     bus->Subscribe("payments.payment_captured.v1", fis::ReceiptHandler(*bus));
+    bus->Subscribe("payments.payment_refunded.v1", fis::RefundReceiptHandler());
     app.StartBus();
     auto authenticator = app.TokenAuthenticator(tokens);
     return app.Serve(fis::MakeRouter(ctx), authenticator);

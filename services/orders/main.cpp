@@ -4,6 +4,7 @@
 #include "catalog_client.hpp"
 #include "migrations.hpp"
 #include "order_store.hpp"
+#include "pending_sweeper.hpp"
 #include "routes.hpp"
 #include "saga.hpp"
 #include "settings.hpp"
@@ -23,6 +24,8 @@ static int Run(keel::core::EnvConfig& config) {
                                                         settings.catalog.deadline);
     ord::SubscribeSaga(*app.Bus(), ctx->store);
     app.StartBus();
+    app.Every(settings.pending.sweep_interval,
+              ord::PendingSweeper(ctx->store, settings.pending.timeout));
     auto authenticator = app.TokenAuthenticator(settings.tokens);
     return app.Serve(ord::MakeRouter(ctx), authenticator);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The event backbone end to end: the checkout saga through nginx, fiscal catching up
 after a stop, chaos (SIGKILL of service instances and a NATS restart) under load, dead
-letters and their retry, and a consumer replay (see tests/e2e/README.md).
+letters and their retry, a consumer replay, the pending deadline racing a capture, and
+wallet top-ups through the (fake) payment provider (see tests/e2e/README.md).
 
 Run from the repo root:  /usr/bin/python3 tests/e2e/saga_test.py [-v] [Class.test_name ...]
 Env: KEEL_BUILD_DIR (default build/release), E2E_KEEP=1 keeps the stack's var dir,
@@ -11,6 +12,7 @@ import concurrent.futures
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 import threading
@@ -31,6 +33,8 @@ FINAL = ("CONFIRMED", "CANCELLED")
 PLACED = []            # every order id this suite placed (with its user's token), for global checks
 PLACED_LOCK = threading.Lock()
 _login_lock = threading.Lock()
+PROVIDER_SECRET = secrets.token_hex(32)   # payments and the fake provider share it
+PENDING_TIMEOUT_S = 300   # longer than any order takes under chaos; F_Deadline backdates its order
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -66,9 +70,32 @@ def new_user(chat_id=None, top_up=None):
         r = STACK.request("PATCH", "/api/account/me", token=token, json_body={"telegram_chat_id": chat_id})
         assert r.status == 200, r
     if top_up:
-        r = STACK.request("POST", "/api/payments/wallet/top-up", token=token, json_body={"amount": top_up})
-        assert r.status == 200, r
+        top_up_wallet(token, top_up)
     return {"id": user_id, "email": email, "token": token, "chat_id": chat_id}
+
+
+def provider_url():
+    return f"http://127.0.0.1:{STACK.replica('payment-provider-fake', 1)['port']}"
+
+
+def pay_at_provider(top_up, outcome="succeeded"):
+    """The user pays the top-up at the (fake) provider, which calls payments back, signed."""
+    r = STACK.request("POST", "/v1/payments", port=STACK.replica("payment-provider-fake", 1)["port"],
+                      json_body={"top_up_id": top_up["id"], "amount": top_up["amount"],
+                                 "currency": top_up["currency"], "outcome": outcome}, timeout=30)
+    assert r.status == 201, r
+    return r.json()
+
+
+def top_up_wallet(token, amount):
+    """Tops the wallet up the only way users can: a pending top-up, paid at the provider."""
+    r = STACK.request("POST", "/api/payments/top-ups", token=token, json_body={"amount": amount})
+    assert r.status == 201, r
+    top_up = r.json()
+    assert top_up["status"] == "pending", top_up
+    paid = pay_at_provider(top_up)
+    assert paid["callback"]["status"] == 200 and paid["callback"]["body"]["credited"], paid
+    return top_up, paid
 
 
 def admin_token():
@@ -162,6 +189,9 @@ def internal(service, path):
 
 def keel_bus(*args, check=True, timeout=60):
     env = dict(os.environ, NATS_URL=STACK.nats_url)
+    operator_password = secrets_env().get("NATS_OPERATOR_PASSWORD")   # NATS user keel-bus
+    if operator_password:
+        env["NATS_OPERATOR_PASSWORD"] = operator_password
     p = subprocess.run([KEEL_BUS, *args], env=env, capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"keel-bus {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
@@ -176,7 +206,9 @@ def telegram(path):
 
 
 def psql(db, sql):
-    dsn = f"host=127.0.0.1 port={STACK.pg_port} dbname={db} user={db} password={db}"
+    # each service's role has its own password, generated into secrets.env by keel-stack
+    password = secrets_env().get(f"{db.upper()}_DB_PASSWORD", db)
+    dsn = f"host=127.0.0.1 port={STACK.pg_port} dbname={db} user={db} password={password}"
     return subprocess.run(["/usr/bin/psql", dsn, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql],
                           capture_output=True, text=True, check=True).stdout.strip()
 
@@ -415,9 +447,92 @@ class E_Chaos(unittest.TestCase):
             self.assertEqual(len(texts), len(set(texts)), f"duplicate Telegram messages for {user['email']}")
 
 
+class F_Deadline(unittest.TestCase):
+    """After E_Chaos: a capture refunded here still has its receipt in fiscal, which E_Chaos counts."""
+
+    def test_a_pending_order_past_its_deadline_is_cancelled_and_its_payment_given_back(self):
+        user = new_user(top_up=50_000)
+        pid = new_product(10, price=700)
+        STACK.cli("stop", "payments")   # the capture cannot happen before the deadline
+        try:
+            order = place(user, [{"product_id": pid, "quantity": 3}])
+            wait_for("catalog to reserve the stock", lambda: product_stock(pid) == 7, 20)
+            # The order placed PENDING_TIMEOUT_S + 1 s ago, as far as orders' sweeper can tell.
+            psql("orders", f"UPDATE orders SET created_at = created_at - interval '{PENDING_TIMEOUT_S + 1} seconds' "
+                           f"WHERE id = '{order['id']}'")
+            final = wait_final([(order["id"], user["token"])], 20)[order["id"]]
+            self.assertEqual(final["status"], "CANCELLED", final)
+            self.assertEqual(final["reason"], f"timeout: not paid within {PENDING_TIMEOUT_S} s")
+            wait_for("catalog to release the stock", lambda: product_stock(pid) == 10, 20)
+        finally:
+            STACK.cli("start", "payments")
+        # payments now sees the stock_reserved and the cancellation, in either order: no
+        # capture, or a capture and its refund. Either way the wallet is whole.
+        wait_for("payments to catch up", lambda: all(
+            c["lag"] == 0 for c in json.loads(keel_bus("lag", "--json").stdout)
+            if c["consumer"] in ("payments-catalog_stock_reserved_v1", "payments-orders_order_cancelled_v1")),
+            30, every=0.5)
+        time.sleep(1)
+        wallet = STACK.request("GET", "/api/payments/wallet", token=user["token"]).json()
+        self.assertEqual(wallet["balance"], 50_000)
+        history = STACK.request("GET", "/api/payments/wallet/transactions", token=user["token"]).json()["items"]
+        kinds = sorted(t["kind"] for t in history if t.get("order_id") == order["id"])
+        self.assertIn(kinds, ([], ["capture", "refund"]))
+        print(f"\n  deadline: payments saw {'the capture first (refunded)' if kinds else 'the cancellation first'}",
+              file=sys.stderr)
+        self.assertEqual(get_order(user["token"], order["id"])["status"], "CANCELLED")
+        ledger = internal("payments", "/internal/ledger/check")
+        self.assertEqual(ledger["entries_sum"], 0)
+        self.assertEqual(ledger["unbalanced_transactions"], 0)
+        self.assertEqual(ledger["wallets_sum"], ledger["wallet_entries_sum"])
+        self.assertEqual(product_stock(pid), 10)
+
+
+class G_PaymentProvider(unittest.TestCase):
+    def test_a_top_up_is_credited_once_by_the_signed_callback(self):
+        user = new_user()
+        top_up, paid = top_up_wallet(user["token"], 12_345)
+        self.assertEqual(STACK.request("GET", "/api/payments/wallet", token=user["token"]).json()["balance"], 12_345)
+        settled = STACK.request("GET", f"/api/payments/top-ups/{top_up['id']}", token=user["token"]).json()
+        self.assertEqual(settled["status"], "succeeded")
+        self.assertEqual(settled["provider_payment_id"], paid["provider_payment_id"])
+        # the provider sends the same callback again: answered, credited nothing
+        again = STACK.request("POST", f"/_fake/payments/{paid['provider_payment_id']}/resend",
+                              port=STACK.replica("payment-provider-fake", 1)["port"]).json()
+        self.assertEqual(again["callback"]["status"], 200, again)
+        self.assertFalse(again["callback"]["body"]["credited"])
+        self.assertEqual(STACK.request("GET", "/api/payments/wallet", token=user["token"]).json()["balance"], 12_345)
+        # someone else's top-up is not found
+        other = new_user()
+        self.assertEqual(STACK.request("GET", f"/api/payments/top-ups/{top_up['id']}", token=other["token"]).status,
+                         404)
+
+    def test_a_forged_callback_is_refused_and_credits_nothing(self):
+        user = new_user()
+        r = STACK.request("POST", "/api/payments/top-ups", token=user["token"], json_body={"amount": 999})
+        self.assertEqual(r.status, 201, r)
+        top_up = r.json()
+        body = json.dumps({"top_up_id": top_up["id"], "provider_payment_id": "pay_forged", "status": "succeeded",
+                           "amount": 999, "currency": top_up["currency"]})
+        for signature in (None, "sha256=" + "0" * 64, "sha256=" + secrets.token_hex(32)):
+            headers = {"X-Provider-Signature": signature} if signature else {}
+            r = STACK.request("POST", "/api/payments/provider/callback", body=body, headers=headers)
+            self.assertEqual(r.status, 401, r)
+            self.assertEqual(r.content_type, "application/problem+json")
+        self.assertEqual(STACK.request("GET", "/api/payments/wallet", token=user["token"]).json()["balance"], 0)
+        self.assertEqual(STACK.request("GET", f"/api/payments/top-ups/{top_up['id']}",
+                                       token=user["token"]).json()["status"], "pending")
+        # a payment that failed at the provider credits nothing either
+        paid = pay_at_provider(top_up, outcome="failed")
+        self.assertEqual(paid["callback"]["status"], 200, paid)
+        self.assertFalse(paid["callback"]["body"]["credited"])
+        self.assertEqual(STACK.request("GET", "/api/payments/wallet", token=user["token"]).json()["balance"], 0)
+
+
 def setUpModule():
     global STACK
-    STACK = Stack(extra_env={"BUS_RELAY_POLL_MS": "100"})
+    STACK = Stack(extra_env={"BUS_RELAY_POLL_MS": "100", "PAYMENT_PROVIDER_SECRET": PROVIDER_SECRET,
+                             "ORDER_PENDING_TIMEOUT_S": str(PENDING_TIMEOUT_S)})
     try:
         STACK.up()
     except Exception:

@@ -85,7 +85,11 @@ Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
                                                            const bus::Origin& origin) {
     Decision decision;
     auto decided = co_await c.Execute(kDecidedSql, order.order_id);
-    if (decided.Rows() > 0) co_return decision;
+    if (decided.Rows() > 0) {
+        if (decided.Text(0, 0) == "cancelled")
+            decision = co_await RefuseCancelled(c, order, origin);
+        co_return decision;
+    }
 
     const auto ids = ProductIds(order.lines);
     auto rows = co_await c.Execute(kLockStockSql, UuidArray(ids));
@@ -100,8 +104,9 @@ Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
     auto inserted = co_await c.Execute(kInsertReservationSql, order.order_id, order.user_id,
                                        LinesToJson(order.lines), status);
     if (inserted.Affected() == 0) {
-        // Another delivery of this order (under another event id) decided it meanwhile.
-        decision = Decision{};
+        // Another delivery of this order (under another event id) decided it meanwhile,
+        // or its cancellation left a tombstone while we waited on the key.
+        decision = co_await RefuseCancelled(c, order, origin);
         co_return decision;
     }
     if (reserved) {
@@ -109,6 +114,26 @@ Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
         if (taken.Affected() != static_cast<std::int64_t>(order.lines.size()))
             throw std::logic_error("a locked product of order " + order.order_id + " vanished");
     }
+    co_await Announce(c, order, decision, origin);
+    co_return decision;
+}
+
+constexpr std::string_view kRefuseCancelledSql = R"(
+UPDATE reservations SET status = 'rejected', user_id = $2::uuid, items = $3::jsonb,
+       updated_at = now()
+WHERE order_id = $1::uuid AND status = 'cancelled')";
+
+Task<ReservationStore::Decision> ReservationStore::RefuseCancelled(pg::Connection& c,
+                                                                   const PlacedOrder& order,
+                                                                   const bus::Origin& origin) {
+    Decision decision;
+    auto refused = co_await c.Execute(kRefuseCancelledSql, order.order_id, order.user_id,
+                                      LinesToJson(order.lines));
+    if (refused.Affected() == 0) co_return decision;
+    // orders has the order CANCELLED already, so the rejection changes nothing there
+    // and payments captures nothing on it; it keeps every placement answered.
+    decision.outcome = Outcome::kRejected;
+    decision.reason = std::string(kCancelledReason);
     co_await Announce(c, order, decision, origin);
     co_return decision;
 }
@@ -143,15 +168,38 @@ RETURNING p.id::text)";
 constexpr std::string_view kMarkReleasedSql = R"(
 UPDATE reservations SET status = 'released', updated_at = now() WHERE order_id = $1::uuid)";
 
+constexpr std::string_view kTombstoneSql = R"(
+INSERT INTO reservations (order_id, user_id, items, status)
+VALUES ($1::uuid, $2::uuid, '[]'::jsonb, 'cancelled')
+ON CONFLICT (order_id) DO NOTHING)";
+
 Task<std::vector<std::string>> ReservationStore::Release(pg::Connection& c,
-                                                         const std::string& order_id) {
+                                                         const std::string& order_id,
+                                                         const std::string& user_id) {
     std::vector<std::string> changed;
     if (!Uuid::Parse(order_id)) {
         log::Warn("cancelled order id is not a UUID; nothing to release", {{"order_id", order_id}});
         co_return changed;
     }
     auto found = co_await c.Execute(kFindReservedSql, order_id);
-    if (found.Rows() == 0) co_return changed;  // rejected, released already, or never placed
+    if (found.Rows() == 0) {
+        // Rejected, released already, a tombstone already, or not placed here yet.
+        if (!Uuid::Parse(user_id)) {
+            log::Warn("cancelled order's user id is not a UUID; no tombstone",
+                      {{"order_id", order_id}});
+            co_return changed;
+        }
+        auto tombstone = co_await c.Execute(kTombstoneSql, order_id, user_id);
+        if (tombstone.Affected() > 0) {
+            log::Info("order cancelled before its placement arrived; tombstone recorded",
+                      {{"order_id", order_id}});
+            co_return changed;
+        }
+        // The order has a row: perhaps a reservation whose transaction committed while
+        // the insert waited on the key, which this statement's snapshot now sees.
+        found = co_await c.Execute(kFindReservedSql, order_id);
+        if (found.Rows() == 0) co_return changed;
+    }
     const auto lines = LinesFromJson(found.Text(0, 0));
     const auto ids = ProductIds(lines);
     co_await LockProducts(c, ids);
@@ -165,6 +213,18 @@ Task<std::vector<std::string>> ReservationStore::Release(pg::Connection& c,
     co_return changed;
 }
 
+constexpr std::string_view kForgetTombstonesSql = R"(
+DELETE FROM reservations WHERE order_id IN (
+  SELECT order_id FROM reservations
+  WHERE status = 'cancelled' AND created_at < now() - interval '7 days'
+  LIMIT 100))";
+
+Task<void> ReservationStore::ForgetOldTombstones(pg::Connection& c) {
+    auto forgotten = co_await c.Execute(kForgetTombstonesSql);
+    if (forgotten.Affected() > 0)
+        log::Info("old cancellation tombstones deleted", {{"count", forgotten.Affected()}});
+}
+
 constexpr std::string_view kSummarizeSql = R"(
 SELECT
   (SELECT COALESCE(sum((item->>'quantity')::bigint), 0)
@@ -172,7 +232,8 @@ SELECT
     WHERE r.status = 'reserved'),
   count(*) FILTER (WHERE status = 'reserved'),
   count(*) FILTER (WHERE status = 'rejected'),
-  count(*) FILTER (WHERE status = 'released')
+  count(*) FILTER (WHERE status = 'released'),
+  count(*) FILTER (WHERE status = 'cancelled')
 FROM reservations)";
 
 Task<ReservationStore::Summary> ReservationStore::Summarize() {
@@ -182,6 +243,7 @@ Task<ReservationStore::Summary> ReservationStore::Summarize() {
     s.reserved = rows.Int(0, 1);
     s.rejected = rows.Int(0, 2);
     s.released = rows.Int(0, 3);
+    s.tombstones = rows.Int(0, 4);
     co_return s;
 }
 

@@ -27,13 +27,22 @@ public:
         std::string reason;  ///< why it was rejected
     };
     /// Takes the order's stock and emits catalog.stock_reserved.v1, or takes nothing
-    /// and emits catalog.stock_rejected.v1 with the reason. An order that already has
-    /// a reservation (in any status) is left alone and nothing is emitted.
+    /// and emits catalog.stock_rejected.v1 with the reason. An order with a tombstone
+    /// (cancelled before it was placed here, see Release) is rejected with
+    /// kCancelledReason and the tombstone becomes that rejection. An order that
+    /// already has a reservation in any other status is left alone, nothing emitted.
     Task<Decision> Reserve(pg::Connection& c, const PlacedOrder& order, const bus::Origin& origin);
 
     /// Puts back the stock of the order's reservation if it is reserved, and marks it
-    /// released; returns the products whose stock changed (none otherwise).
-    Task<std::vector<std::string>> Release(pg::Connection& c, const std::string& order_id);
+    /// released; returns the products whose stock changed (none otherwise). An order
+    /// with no reservation at all gets a tombstone (a reservation in status cancelled,
+    /// holding nothing), so that its placement, arriving later, reserves nothing.
+    Task<std::vector<std::string>> Release(pg::Connection& c, const std::string& order_id,
+                                           const std::string& user_id);
+
+    /// Deletes tombstones older than the streams' retention (7 days; their placement
+    /// will not come any more), at most 100 a call. Cheap when there are none.
+    static Task<void> ForgetOldTombstones(pg::Connection& c);
 
     /// Locks the rows of those of `product_ids` that exist, in id order. A consumer
     /// handling a batch of events calls it first with every product of the batch,
@@ -43,16 +52,25 @@ public:
     static Task<std::vector<std::string>> ReservedProducts(
         pg::Connection& c, const std::vector<std::string>& order_ids);
 
+    /// The reason of the rejection of an order cancelled before it was placed here.
+    static constexpr std::string_view kCancelledReason =
+        "order cancelled before its stock was reserved";
+
     struct Summary {
         std::int64_t reserved_units = 0;  ///< units held by reservations in status reserved
         std::int64_t reserved = 0;
         std::int64_t rejected = 0;
         std::int64_t released = 0;
+        std::int64_t tombstones = 0;  ///< cancelled orders whose placement has not arrived
     };
     /// Counts for the checks that compare stock moved with orders confirmed.
     Task<Summary> Summarize();
 
 private:
+    /// Turns the order's tombstone into a rejection and announces it; kAlreadyDecided
+    /// when the order has no tombstone.
+    Task<Decision> RefuseCancelled(pg::Connection& c, const PlacedOrder& order,
+                                   const bus::Origin& origin);
     /// Emits catalog.stock_reserved.v1 or catalog.stock_rejected.v1 for `decision`.
     Task<void> Announce(pg::Connection& c, const PlacedOrder& order, const Decision& decision,
                         const bus::Origin& origin);

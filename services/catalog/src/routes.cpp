@@ -146,6 +146,7 @@ Task<Response> StockCheck(std::shared_ptr<CatalogContext> ctx, RequestContext&) 
     counts["reserved"] = summary.reserved;
     counts["rejected"] = summary.rejected;
     counts["released"] = summary.released;
+    counts["tombstones"] = summary.tombstones;
     boost::json::object body;
     body["reserved_units"] = summary.reserved_units;
     body["reservations"] = std::move(counts);

@@ -52,8 +52,8 @@ Task<void> InvalidateWhenCommitted(std::shared_ptr<pg::Pool> pool,
     for (const auto& id : product_ids) co_await cache->Invalidate(id);
 }
 
-std::string OrderIdOf(const bus::Event& event) {
-    const auto& text = event.payload.at("order_id").as_string();
+std::string StringField(const bus::Event& event, std::string_view name) {
+    const auto& text = event.payload.at(name).as_string();
     return std::string(text.data(), text.size());
 }
 
@@ -86,14 +86,19 @@ Task<void> HandleCancelled(std::shared_ptr<ReservationStore> reservations,
                            std::shared_ptr<CommittedStockInvalidator> invalidator,
                            pg::Connection& c, std::span<const bus::Event> events) {
     std::vector<std::string> order_ids;
-    for (const auto& event : events) order_ids.push_back(OrderIdOf(event));
+    std::vector<std::string> user_ids;
+    for (const auto& event : events) {
+        order_ids.push_back(StringField(event, "order_id"));
+        user_ids.push_back(StringField(event, "user_id"));
+    }
     const auto products = co_await ReservationStore::ReservedProducts(c, order_ids);
     co_await ReservationStore::LockProducts(c, products);
     std::vector<std::string> changed;
-    for (const auto& order_id : order_ids) {
-        const auto released = co_await reservations->Release(c, order_id);
+    for (std::size_t i = 0; i < order_ids.size(); ++i) {
+        const auto released = co_await reservations->Release(c, order_ids[i], user_ids[i]);
         changed.insert(changed.end(), released.begin(), released.end());
     }
+    co_await ReservationStore::ForgetOldTombstones(c);
     if (!changed.empty()) co_await invalidator->AfterCommit(c, std::move(changed));
 }
 

@@ -38,7 +38,8 @@ bus::BatchHandler ReserveStockOnOrderPlaced(std::shared_ptr<ReservationStore> re
                                             std::shared_ptr<CommittedStockInvalidator> invalidator);
 
 /// The consumer of orders.order_cancelled.v1: releases the order's reservation if it
-/// holds stock (see ReservationStore::Release); nothing otherwise.
+/// holds stock, leaves a tombstone if the order has no reservation yet (see
+/// ReservationStore::Release), and deletes tombstones older than 7 days.
 bus::BatchHandler ReleaseStockOnOrderCancelled(
     std::shared_ptr<ReservationStore> reservations,
     std::shared_ptr<CommittedStockInvalidator> invalidator);

@@ -273,7 +273,7 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     // o1 placed again under another event id: already decided, no second answer.
     co_await Publish(*orders, "orders.order_placed.v1", Placed(o1, o1_lines));
     // Cancelling o1 gives its stock back, once; cancelling the rejected o2 or an
-    // order catalog never saw changes nothing.
+    // order catalog never saw changes no stock (that one leaves a tombstone).
     co_await cache->Put(kMug, "{\"cached\":true}");
     co_await Publish(*orders, "orders.order_cancelled.v1", Cancelled(o1, o1_lines));
     co_await Publish(*orders, "orders.order_cancelled.v1", Cancelled(o1, o1_lines));
@@ -304,6 +304,7 @@ KEEL_CORO_TEST(Reservations, ReserveRejectAndReleaseThroughTheBus) {
     EXPECT_EQ(summary.reserved, 0);
     EXPECT_EQ(summary.rejected, 2);
     EXPECT_EQ(summary.released, 1);
+    EXPECT_EQ(summary.tombstones, 1);  // the order catalog never saw
     auto dead =
         co_await pool->Execute("SELECT count(*) FROM bus_outbox WHERE published_at IS NULL");
     EXPECT_EQ(dead.Int(0, 0), 0);
@@ -436,6 +437,145 @@ KEEL_CORO_TEST(Reservations, TwoInstancesSellExactlyTheStock) {
     co_await orders->Stop();
     co_await first.bus->Stop();
     co_await second.bus->Stop();
+}
+
+// Catalog behind by more than the pending deadline: the sweeper's cancellation is
+// handled before the placement. The placement must then reserve nothing.
+KEEL_CORO_TEST(Reservations, ACancellationBeforeThePlacementReservesNothing) {
+    auto ex = co_await asio::this_coro::executor;
+    PurgeStreams();
+    auto pool = co_await CatalogDatabase("catalog_tombstone");
+    auto orders_pool = co_await testing::FreshPool("catalog_tombstone_orders");
+    co_await AddProduct(*pool, kMug, 5);
+    auto cache = Cache(ex);
+    auto catalog = MakeCatalog(ex, pool, cache, "catalogtomb", "catalogtomb-1");
+    auto answers = std::make_shared<Answers>();
+    auto orders = MakeOrders(ex, orders_pool, "orderstomb", answers);
+    co_await catalog.bus->Start();
+    co_await orders->Start();
+
+    const auto order = Uuid::V7().ToString();
+    const Lines lines = {{kMug, 2}};
+    co_await Publish(*orders, "orders.order_cancelled.v1", Cancelled(order, lines));
+    auto cancelled = [&]() -> Task<bool> {
+        co_return co_await Inbox(*pool, "order_cancelled") == 1;
+    };
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(cancelled));
+    EXPECT_EQ(co_await Status(*pool, order), "cancelled");
+    EXPECT_EQ((co_await catalog.reservations->Summarize()).tombstones, 1);
+
+    // The placement, delivered twice (two event ids): one rejection, no stock taken.
+    co_await Publish(*orders, "orders.order_placed.v1", Placed(order, lines));
+    co_await Publish(*orders, "orders.order_placed.v1", Placed(order, lines));
+    // And the cancellation again: nothing to release, nothing to change.
+    co_await Publish(*orders, "orders.order_cancelled.v1", Cancelled(order, lines));
+    auto handled = [&]() -> Task<bool> {
+        const auto placed = co_await Inbox(*pool, "order_placed");
+        const auto cancelled_ = co_await Inbox(*pool, "order_cancelled");
+        co_return placed == 2 && cancelled_ == 2;
+    };
+    EXPECT_TRUE(co_await keel::testing::WaitUntil(handled));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(300));  // room for a wrong answer
+    const auto answered = answers->For(order);
+    EXPECT_EQ(answered.size(), 1u);
+    if (!answered.empty()) {
+        EXPECT_EQ(answered[0].envelope.topic, "catalog.stock_rejected.v1");
+        EXPECT_EQ(answered[0].payload.at("reason").as_string(), ReservationStore::kCancelledReason);
+    }
+    EXPECT_EQ(co_await Stock(*pool, kMug), 5);
+    EXPECT_EQ(co_await Status(*pool, order), "rejected");
+    const auto summary = co_await catalog.reservations->Summarize();
+    EXPECT_EQ(summary.tombstones, 0);
+    EXPECT_EQ(summary.rejected, 1);
+    EXPECT_EQ(summary.reserved_units, 0);
+    co_await orders->Stop();
+    co_await catalog.bus->Stop();
+}
+
+Task<void> HandleInTransaction(std::shared_ptr<bus::Bus> bus, bus::BatchHandler handler,
+                               bus::Event event) {
+    co_await ReserveInTransaction(std::move(bus), std::move(handler), std::move(event));
+}
+
+// The placement and the cancellation of each order in two transactions at the same
+// time (two instances, or one instance's two consumers): whichever inserts the
+// order's row first, the other sees it, so the stock always ends where it started.
+KEEL_CORO_TEST(Reservations, APlacementAndItsCancellationAtOnceNeverLeakStock) {
+    auto ex = co_await asio::this_coro::executor;
+    PurgeStreams();
+    auto pool = co_await CatalogDatabase("catalog_cancel_race");
+    co_await AddProduct(*pool, kMug, 100);
+    auto cache = Cache(ex);
+    auto catalog = MakeCatalog(ex, pool, cache, "catalograce", "catalograce-1", false);
+    co_await catalog.bus->Start();
+    auto invalidator = std::make_shared<CommittedStockInvalidator>(pool, cache);
+    auto place = ReserveStockOnOrderPlaced(catalog.reservations, invalidator);
+    auto cancel = ReleaseStockOnOrderCancelled(catalog.reservations, invalidator);
+
+    constexpr int kOrders = 10;
+    std::vector<Task<void>> holds;
+    for (int i = 0; i < 2 * kOrders; ++i) holds.push_back(Hold(pool));
+    co_await testing::RunConcurrently(std::move(holds));
+    std::vector<std::string> order_ids;
+    std::vector<Task<void>> steps;
+    for (int i = 0; i < kOrders; ++i) {
+        order_ids.push_back(Uuid::V7().ToString());
+        const Lines lines = {{kMug, 3}};
+        for (const bool placement : {i % 2 == 0, i % 2 != 0}) {
+            bus::Event event;
+            event.envelope.event_id = Uuid::V7().ToString();
+            event.envelope.topic =
+                placement ? "orders.order_placed.v1" : "orders.order_cancelled.v1";
+            event.payload =
+                placement ? Placed(order_ids.back(), lines) : Cancelled(order_ids.back(), lines);
+            event.next = catalog.bus->FromRequest("", "", "test");
+            steps.push_back(
+                HandleInTransaction(catalog.bus, placement ? place : cancel, std::move(event)));
+        }
+    }
+    std::string error;
+    try {
+        co_await testing::RunConcurrently(std::move(steps));
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(co_await Stock(*pool, kMug), 100);
+    for (const auto& id : order_ids) {
+        const auto status = co_await Status(*pool, id);
+        EXPECT_TRUE(status == "released" || status == "rejected") << id << ": " << status;
+    }
+    const auto summary = co_await catalog.reservations->Summarize();
+    EXPECT_EQ(summary.reserved_units, 0);
+    EXPECT_EQ(summary.tombstones, 0);
+    co_await catalog.bus->Stop();
+}
+
+Task<void> ForgetIn(std::shared_ptr<pg::Pool> pool) {
+    auto body = [](pg::Connection& c) -> Task<void> {
+        co_await ReservationStore::ForgetOldTombstones(c);
+    };
+    co_await pool->Transaction(body);
+}
+
+KEEL_CORO_TEST(Reservations, TombstonesGoAfterTheStreamRetention) {
+    auto pool = co_await CatalogDatabase("catalog_old_tombstones");
+    const auto old_order = Uuid::V7().ToString();
+    const auto recent_order = Uuid::V7().ToString();
+    const auto rejected_order = Uuid::V7().ToString();
+    constexpr std::string_view kInsert =
+        "INSERT INTO reservations (order_id, user_id, items, status, created_at) "
+        "VALUES ($1::uuid, $2::uuid, '[]', $3, now() - $4::interval)";
+    co_await pool->Execute(kInsert, old_order, kUser, std::string("cancelled"),
+                           std::string("8 days"));
+    co_await pool->Execute(kInsert, recent_order, kUser, std::string("cancelled"),
+                           std::string("6 days"));
+    co_await pool->Execute(kInsert, rejected_order, kUser, std::string("rejected"),
+                           std::string("30 days"));
+    co_await ForgetIn(pool);
+    EXPECT_EQ(co_await Status(*pool, old_order), "(none)");
+    EXPECT_EQ(co_await Status(*pool, recent_order), "cancelled");
+    EXPECT_EQ(co_await Status(*pool, rejected_order), "rejected");
 }
 
 KEEL_CORO_TEST(Reservations, CacheEntriesGoOnlyOnceTheTransactionCommitted) {

@@ -114,5 +114,105 @@ KEEL_CORO_TEST(Receipts, ListsByOwnerAndOrderNewestFirst) {
     EXPECT_TRUE((co_await store.List(ann, bob_only->order_id, 50)).empty());
 }
 
+PaymentRefunded RefundOf(const PaymentCaptured& p) {
+    return PaymentRefunded{NewId(), p.payment_id, p.order_id, p.user_id, p.amount, p.currency};
+}
+
+Task<std::optional<Receipt>> IssueRefund(pg::Pool& pool, PaymentRefunded refund) {
+    std::optional<Receipt> receipt;
+    auto body = [&](pg::Connection& c) -> Task<void> {
+        receipt = co_await IssueRefundReceipt(c, refund);
+    };
+    co_await pool.Transaction(body);
+    co_return receipt;
+}
+
+KEEL_CORO_TEST(Receipts, ARefundGetsOneRefundReceiptLinkedToTheSale) {
+    auto pool = co_await testing::MigratedPool("fiscal_refund", Migrations(), "fiscal");
+    ReceiptStore store(pool);
+    const auto user = NewId();
+    const auto payment = Payment(user, 1250);
+    const auto sale = co_await Issue(*pool, payment);
+    const auto refund = RefundOf(payment);
+    const auto receipt = co_await IssueRefund(*pool, refund);
+    EXPECT_TRUE(sale && receipt);
+    if (!sale || !receipt) co_return;
+    EXPECT_EQ(receipt->kind, "refund");
+    EXPECT_EQ(receipt->amount, 1250);
+    EXPECT_EQ(receipt->refund_id, refund.refund_id);
+    EXPECT_EQ(receipt->sale_receipt_id, sale->id);
+    EXPECT_GT(receipt->number, sale->number);
+
+    // Delivered again, or another refund named for the same order: nothing more.
+    EXPECT_FALSE((co_await IssueRefund(*pool, refund)).has_value());
+    auto another = refund;
+    another.refund_id = NewId();
+    EXPECT_FALSE((co_await IssueRefund(*pool, another)).has_value());
+    // The sale's capture delivered again still issues no second sale.
+    EXPECT_FALSE((co_await Issue(*pool, payment)).has_value());
+
+    const auto listed = co_await store.List(user, payment.order_id, 50);
+    EXPECT_EQ(listed.size(), 2u);
+    if (listed.size() == 2) {
+        EXPECT_EQ(listed[0].id, receipt->id);  // newest first
+        EXPECT_EQ(listed[0].kind, "refund");
+        EXPECT_EQ(listed[0].sale_receipt_id, sale->id);
+        EXPECT_EQ(listed[0].refund_id, refund.refund_id);
+        EXPECT_EQ(listed[1].kind, "sale");
+        EXPECT_EQ(listed[1].sale_receipt_id, "");
+    }
+    // Sales keep receipts == distinct_orders; refunds are counted apart.
+    const auto stats = co_await store.Count();
+    EXPECT_EQ(stats.receipts, 1);
+    EXPECT_EQ(stats.distinct_orders, 1);
+    EXPECT_EQ(stats.refunds, 1);
+    EXPECT_EQ(stats.refunded_orders, 1);
+}
+
+// fiscal consumes the two topics independently: the refund may come first.
+KEEL_CORO_TEST(Receipts, ARefundBeforeItsSaleStillEndsWithBoth) {
+    auto pool = co_await testing::MigratedPool("fiscal_refund_first", Migrations(), "fiscal");
+    ReceiptStore store(pool);
+    const auto payment = Payment(NewId(), 700);
+    const auto receipt = co_await IssueRefund(*pool, RefundOf(payment));
+    EXPECT_TRUE(receipt.has_value());
+    if (receipt) {
+        EXPECT_EQ(receipt->sale_receipt_id, "");
+    }
+    const auto sale = co_await Issue(*pool, payment);
+    EXPECT_TRUE(sale.has_value());
+    if (!receipt || !sale) co_return;
+    const auto listed = co_await store.List(std::nullopt, payment.order_id, 50);
+    EXPECT_EQ(listed.size(), 2u);
+    if (listed.size() == 2) {
+        EXPECT_EQ(listed[0].kind, "sale");
+        EXPECT_EQ(listed[1].kind, "refund");
+        EXPECT_EQ(listed[1].sale_receipt_id, sale->id);  // linked once the sale exists
+    }
+    const auto stats = co_await store.Count();
+    EXPECT_EQ(stats.receipts, 1);
+    EXPECT_EQ(stats.refunds, 1);
+}
+
+Task<void> IssueRefundCounted(std::shared_ptr<pg::Pool> pool, PaymentRefunded refund, int* issued) {
+    const auto receipt = co_await IssueRefund(*pool, std::move(refund));
+    if (receipt) ++*issued;
+}
+
+KEEL_CORO_TEST(Receipts, ConcurrentDeliveriesOfOneRefundIssueOne) {
+    auto pool = co_await testing::MigratedPool("fiscal_refund_race", Migrations(), "fiscal");
+    const auto refund = RefundOf(Payment(NewId(), 300));
+    int issued = 0;
+    std::vector<Task<void>> deliveries;
+    deliveries.reserve(8);
+    for (int i = 0; i < 8; ++i) {
+        deliveries.push_back(IssueRefundCounted(pool, refund, &issued));
+    }
+    co_await testing::RunConcurrently(std::move(deliveries));
+    EXPECT_EQ(issued, 1);
+    auto count = co_await pool->Execute("SELECT count(*) FROM receipts WHERE kind = 'refund'");
+    EXPECT_EQ(count.Int(0, 0), 1);
+}
+
 }  // namespace
 }  // namespace keel::fiscal

@@ -45,7 +45,9 @@ Task<Response> ListReceipts(std::shared_ptr<FiscalContext> ctx, RequestContext& 
 Task<Response> Stats(std::shared_ptr<FiscalContext> ctx, RequestContext&) {
     const auto stats = co_await ctx->receipts->Count();
     const boost::json::object body{{"receipts", stats.receipts},
-                                   {"distinct_orders", stats.distinct_orders}};
+                                   {"distinct_orders", stats.distinct_orders},
+                                   {"refunds", stats.refunds},
+                                   {"refunded_orders", stats.refunded_orders}};
     co_return http::JsonText(Status::ok, http::ToJson(body));
 }
 

@@ -153,6 +153,41 @@ Task<StepOutcome> OrderStore::LeavePending(pg::Connection& c, std::string order_
     co_return StepOutcome::kMoved;
 }
 
+// The deadline is checked against the database's clock, the one created_at was set by.
+// SKIP LOCKED: another sweeper's rows (or one a saga step is moving) are left to it;
+// the outer status check is for clarity, the locked rows are still PENDING.
+constexpr std::string_view kCancelExpiredSql = R"(
+UPDATE orders SET status = 'CANCELLED', reason = $2, updated_at = clock_timestamp()
+WHERE id IN (SELECT id FROM orders
+             WHERE status = 'PENDING' AND created_at < clock_timestamp() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+  AND status = 'PENDING'
+RETURNING )" KEEL_ORDER_COLUMNS;
+
+Task<std::vector<Order>> OrderStore::CancelExpired(std::chrono::seconds deadline, int limit) {
+    const std::string reason =
+        "timeout: not paid within " + std::to_string(deadline.count()) + " s";
+    const std::int64_t seconds = deadline.count();
+    std::vector<Order> cancelled;
+    auto body = [&](pg::Connection& c) -> Task<void> {
+        cancelled.clear();  // a retried body starts again
+        auto r = co_await c.Execute(kCancelExpiredSql, seconds, reason, limit);
+        for (int i = 0; i < r.Rows(); ++i) {
+            Order order = Read(r, i);
+            const auto event = FinalEvent(order);
+            // The order's own correlation id, so that the timeout joins its trail.
+            const auto origin = bus_->FromRequest(order.correlation_id, "", "pending timeout");
+            co_await bus_->Emit(c, event.topic, event.payload, origin);
+            cancelled.push_back(std::move(order));
+        }
+    };
+    co_await bus_->Transaction(body);
+    for (const auto& order : cancelled)
+        log::Info("pending order cancelled after its deadline", {{"order_id", order.id}});
+    co_return cancelled;
+}
+
 #undef KEEL_ORDER_COLUMNS
 
 }  // namespace keel::orders

@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,14 @@ public:
                               const bus::Origin& origin);
     Task<StepOutcome> Cancel(pg::Connection& c, std::string order_id, std::string reason,
                              const bus::Origin& origin);
+
+    /// Cancels up to `limit` orders PENDING for longer than `deadline` (reason
+    /// "timeout: ..."), each with its orders.order_cancelled.v1 (catalog releases the
+    /// stock, payments refunds or refuses a capture), in one transaction. Safe with
+    /// several instances sweeping at once: rows another sweeper holds are skipped, and
+    /// an order that a saga step moved meanwhile is left as it is. Returns the orders
+    /// cancelled.
+    Task<std::vector<Order>> CancelExpired(std::chrono::seconds deadline, int limit);
 
 private:
     Task<StepOutcome> LeavePending(pg::Connection& c, std::string order_id, std::string status,

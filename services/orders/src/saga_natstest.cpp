@@ -10,12 +10,14 @@
 #include <keel/bus/nats.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/testing/bus.hpp>
+#include <keel/testing/concurrent.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
 
 #include "migrations.hpp"
 #include "order_store.hpp"
+#include "pending_sweeper.hpp"
 #include "saga.hpp"
 
 namespace keel::orders {
@@ -338,6 +340,95 @@ KEEL_CORO_TEST(Saga, EventsForUnknownOrFinalOrdersChangeNothing) {
     auto count = co_await s.pool->Execute("SELECT count(*) FROM orders");
     EXPECT_EQ(count.Int(0, 0), 2);
     EXPECT_EQ(DeadLetters(), 0);
+    co_await s.Stop();
+}
+
+// Places `count` orders and moves their placement `age` into the past.
+Task<std::vector<Order>> PlaceAged(Saga& s, int count, std::chrono::seconds age) {
+    std::vector<Order> out;
+    for (int i = 0; i < count; ++i) {
+        auto order = co_await PlacePending(s, 1 + i % 3);
+        co_await s.pool->Execute(
+            "UPDATE orders SET created_at = created_at - make_interval(secs => $2) WHERE id = $1",
+            order.id, static_cast<std::int64_t>(age.count()));
+        out.push_back(std::move(order));
+    }
+    co_return out;
+}
+
+Task<void> SweepInto(std::shared_ptr<OrderStore> store, std::size_t* cancelled) {
+    *cancelled = co_await SweepPendingOrders(store, std::chrono::seconds(30));
+}
+
+KEEL_CORO_TEST(Saga, PendingPastItsDeadlineIsCancelledOnceForCatalogToRelease) {
+    auto s = co_await StartSaga("orders_saga_timeout");
+    const int kExpired = kSweepBatch + 30;  // more than one batch
+    const auto expired = co_await PlaceAged(s, kExpired, std::chrono::seconds(31));
+    const auto young = co_await PlacePending(s, 1);
+
+    // Three instances sweep at once, twice each: every expired order is cancelled by
+    // exactly one of them.
+    auto other_instance = std::make_shared<OrderStore>(s.pool, s.orders);
+    std::vector<std::size_t> counts(6, 0);
+    std::vector<Task<void>> sweeps;
+    for (std::size_t i = 0; i < counts.size(); ++i)
+        sweeps.push_back(SweepInto(i % 2 == 0 ? s.store : other_instance, &counts[i]));
+    co_await keel::testing::RunConcurrently(std::move(sweeps));
+    std::size_t total = 0;
+    for (auto n : counts) total += n;
+    EXPECT_EQ(total, static_cast<std::size_t>(kExpired));
+    EXPECT_EQ(co_await SweepPendingOrders(s.store, std::chrono::seconds(30)), 0u);
+
+    EXPECT_TRUE(co_await WaitUntil(HeardCount(s.heard, kCancelled, kExpired)));
+    co_await keel::testing::Sleep(std::chrono::milliseconds(500));  // room for a duplicate
+    EXPECT_EQ(s.heard->Count(kCancelled), static_cast<std::size_t>(kExpired));
+    const auto& first = expired.front();
+    const auto heard = s.heard->Of(kCancelled, first.id);
+    EXPECT_EQ(heard.size(), 1u);
+    if (heard.size() == 1) {
+        // What catalog releases: the order's lines, under the order's correlation id.
+        const auto& e = heard.front();
+        EXPECT_EQ(e.envelope.correlation_id, first.correlation_id);
+        EXPECT_EQ(e.payload.at("reason").as_string(), "timeout: not paid within 30 s");
+        EXPECT_EQ(e.payload.at("items").at(0).at("product_id").as_string(), kMug);
+        EXPECT_EQ(e.payload.at("items").at(0).at("quantity").to_number<std::int64_t>(), 1);
+        EXPECT_EQ(e.payload.at("total").to_number<std::int64_t>(), first.total);
+    }
+    const auto stored = co_await s.store->Get(first.id);
+    EXPECT_TRUE(stored && stored->status == "CANCELLED" && !stored->payment_id &&
+                stored->reason == "timeout: not paid within 30 s");
+    const auto still = co_await s.store->Get(young.id);
+    EXPECT_TRUE(still && still->status == "PENDING");
+
+    // The capture that raced the deadline arrives late: the order stays cancelled
+    // (payments refunds it on orders.order_cancelled.v1).
+    const auto late = co_await Publish(*s.peers, kCaptured, Captured(first, Uuid::V7().ToString()));
+    std::vector<std::string> ids(1, late);
+    EXPECT_TRUE(co_await WaitUntil(Handled(s.pool, ids)));
+    const auto after = co_await s.store->Get(first.id);
+    EXPECT_TRUE(after && stored && after->status == "CANCELLED" && !after->payment_id &&
+                after->updated_at == stored->updated_at);
+    EXPECT_EQ(s.heard->Count(kConfirmed), 0u);
+    co_await s.Stop();
+}
+
+// A saga step and the sweeper on the same order: whichever commits first decides, the
+// other changes nothing.
+KEEL_CORO_TEST(Saga, AConfirmedOrderIsNotSweptAndASweptOneIsNotConfirmed) {
+    auto s = co_await StartSaga("orders_saga_timeout_race");
+    const auto aged = co_await PlaceAged(s, 2, std::chrono::seconds(60));
+    const auto payment_id = Uuid::V7().ToString();
+    const auto capture = co_await Publish(*s.peers, kCaptured, Captured(aged[0], payment_id));
+    std::vector<std::string> ids(1, capture);
+    EXPECT_TRUE(co_await WaitUntil(Handled(s.pool, ids)));
+    EXPECT_EQ(co_await SweepPendingOrders(s.store, std::chrono::seconds(30)), 1u);
+    const auto confirmed = co_await s.store->Get(aged[0].id);
+    const auto cancelled = co_await s.store->Get(aged[1].id);
+    EXPECT_TRUE(confirmed && confirmed->status == "CONFIRMED" &&
+                confirmed->payment_id == payment_id);
+    EXPECT_TRUE(cancelled && cancelled->status == "CANCELLED");
+    EXPECT_TRUE(co_await WaitUntil(HeardCount(s.heard, kCancelled, 1)));
+    EXPECT_EQ(s.heard->Of(kCancelled, aged[0].id).size(), 0u);
     co_await s.Stop();
 }
 

@@ -26,6 +26,9 @@ Settings ReadSettings(core::EnvConfig& config) {
     s.catalog.base_url = config.String("CATALOG_URL");
     s.catalog.deadline =
         std::chrono::milliseconds(config.Int("CATALOG_DEADLINE_MS", 2000, 50, 60'000));
+    s.pending.timeout = std::chrono::seconds(config.Int("ORDER_PENDING_TIMEOUT_S", 30, 1, 86'400));
+    s.pending.sweep_interval =
+        std::chrono::milliseconds(config.Int("ORDER_SWEEP_INTERVAL_MS", 1000, 100, 60'000));
     std::vector<std::string> problems;
     try {
         config.Finish();

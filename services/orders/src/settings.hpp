@@ -15,11 +15,20 @@ struct CatalogSettings {
     std::chrono::milliseconds deadline{2000};
 };
 
+/// When a PENDING order gives up: ORDER_PENDING_TIMEOUT_S [30, 1 to 86400] after it was
+/// placed it is cancelled; instances look for such orders every ORDER_SWEEP_INTERVAL_MS
+/// [1000, 100 to 60000].
+struct PendingSettings {
+    std::chrono::seconds timeout{30};
+    std::chrono::milliseconds sweep_interval{1000};
+};
+
 /// Everything orders reads from its environment (README.md lists the variables).
 struct Settings {
     service::CommonSettings common;
     service::TokenSettings tokens;
     CatalogSettings catalog;
+    PendingSettings pending;
 };
 
 /// Reads them all. Throws core::ConfigError naming every variable that is missing

@@ -50,6 +50,24 @@ TEST(Settings, Defaults) {
     EXPECT_EQ(s.tokens.verify.issuer, "keel-auth");
     EXPECT_EQ(s.catalog.base_url, "http://127.0.0.1:8081/catalog");
     EXPECT_EQ(s.catalog.deadline, std::chrono::milliseconds(2000));
+    EXPECT_EQ(s.pending.timeout, std::chrono::seconds(30));
+    EXPECT_EQ(s.pending.sweep_interval, std::chrono::milliseconds(1000));
+}
+
+TEST(Settings, PendingDeadlineAndSweepInterval) {
+    auto vars = Required();
+    vars["ORDER_PENDING_TIMEOUT_S"] = "120";
+    vars["ORDER_SWEEP_INTERVAL_MS"] = "250";
+    auto config = Env(vars);
+    const auto s = ReadSettings(config);
+    EXPECT_EQ(s.pending.timeout, std::chrono::seconds(120));
+    EXPECT_EQ(s.pending.sweep_interval, std::chrono::milliseconds(250));
+
+    vars["ORDER_PENDING_TIMEOUT_S"] = "0";
+    vars["ORDER_SWEEP_INTERVAL_MS"] = "soon";
+    const auto problems = Problems(vars);
+    EXPECT_TRUE(Names(problems, "ORDER_PENDING_TIMEOUT_S"));
+    EXPECT_TRUE(Names(problems, "ORDER_SWEEP_INTERVAL_MS"));
 }
 
 TEST(Settings, CatalogUrlLosesItsTrailingSlash) {

@@ -29,7 +29,8 @@ constexpr std::string_view kLockOrderSql =
     "SELECT pg_advisory_xact_lock(hashtextextended('payments:order:' || $1, 0))";
 constexpr std::string_view kDecidedSql = R"(
 SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE order_id = $1)
-    OR EXISTS (SELECT 1 FROM payment_declines WHERE order_id = $1))";
+    OR EXISTS (SELECT 1 FROM payment_declines WHERE order_id = $1),
+       EXISTS (SELECT 1 FROM order_cancellations WHERE order_id = $1))";
 // Checked and debited in one statement: concurrent captures of one wallet queue on
 // its row and each re-checks the balance it finds.
 constexpr std::string_view kDebitSql = R"(
@@ -38,6 +39,10 @@ WHERE user_id = $1 AND currency = $3 AND balance >= $2)";
 constexpr std::string_view kDeclineSql = R"(
 INSERT INTO payment_declines (order_id, user_id, amount, currency, reason)
 VALUES ($1, $2, $3, $4, $5))";
+
+Task<void> LockOrder(pg::Connection& c, std::string order_id) {
+    co_await c.Execute(kLockOrderSql, order_id);
+}
 
 namespace {
 
@@ -56,9 +61,15 @@ Task<std::string> DeclineReason(pg::Connection& c, const StockReserved& order) {
 Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& order,
                                     const std::string& currency) {
     CaptureDecision decision;
-    co_await c.Execute(kLockOrderSql, order.order_id);
+    co_await LockOrder(c, order.order_id);
     auto decided = co_await c.Execute(kDecidedSql, order.order_id);
     if (decided.Bool(0, 0)) co_return decision;  // kAlreadyDecided
+    // The cancellation won the race: the stock_reserved event was late. orders has
+    // already told catalog to release the stock, so nothing is left to do.
+    if (decided.Bool(0, 1)) {
+        decision.kind = CaptureDecision::Kind::kOrderCancelled;
+        co_return decision;
+    }
 
     decision.kind = CaptureDecision::Kind::kDeclined;
     if (order.total <= 0) {
@@ -97,6 +108,11 @@ Task<void> HandleStockReserved(bus::Bus* bus, std::string currency, pg::Connecti
     switch (decision.kind) {
         case CaptureDecision::Kind::kAlreadyDecided: {
             log::Info("order already decided; nothing to do", {{"order_id", order.order_id}});
+            co_return;
+        }
+        case CaptureDecision::Kind::kOrderCancelled: {
+            log::Info("order cancelled before its capture; not captured",
+                      {{"order_id", order.order_id}});
             co_return;
         }
         case CaptureDecision::Kind::kCaptured: {

@@ -33,17 +33,23 @@ struct CaptureDecision {
         kCaptured,        ///< the wallet paid: payment_id is the ledger transaction
         kDeclined,        ///< nothing moved: reason says why
         kAlreadyDecided,  ///< the order was captured or declined before: do nothing
+        kOrderCancelled,  ///< orders cancelled it already (order_cancellations): do nothing
     };
     Kind kind = Kind::kAlreadyDecided;
     std::string payment_id;
     std::string reason;
 };
 
+/// Takes the per-order lock (until the transaction ends) that serialises the capture
+/// decision and the cancellation of one order (DecideCapture, RecordCancellation).
+Task<void> LockOrder(pg::Connection& connection, std::string order_id);
+
 /// Decides, once per order, in `connection`'s open transaction: debits the wallet
 /// when its balance covers the total (one conditional UPDATE) and records the capture
 /// (wallet:<user> -> merchant:revenue), or records a decline. `currency` is the one
 /// wallets hold (PAYMENTS_CURRENCY). Concurrent deciders of one order queue on an
-/// advisory lock, so the second sees the first's decision.
+/// advisory lock, so the second sees the first's decision. An order payments knows
+/// was cancelled (orders.order_cancelled.v1 came first) is never captured.
 Task<CaptureDecision> DecideCapture(pg::Connection& connection, const StockReserved& order,
                                     const std::string& currency);
 

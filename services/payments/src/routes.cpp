@@ -5,8 +5,11 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include <keel/core/log.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/http/json_body.hpp>
+
+#include "provider_signature.hpp"
 
 namespace keel::payments {
 namespace {
@@ -43,9 +46,13 @@ Response WalletResponse(const Wallet& wallet) {
     return http::JsonText(Status::ok, http::ToJson(body));
 }
 
-Task<Response> TopUp(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
-    const auto user_id = UserId(req);
+// Operators' credit of a wallet (service token): Idempotency-Key required, so that a
+// retried call never credits twice.
+Task<Response> OperatorTopUp(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
+    const std::string user_id(req.Param("user_id"));
+    if (!Uuid::Parse(user_id)) throw HttpError(Status::not_found, "no such user id");
     const auto key = ReadIdempotencyKey(req.Req());
+    if (!key) throw HttpError(Status::bad_request, "an Idempotency-Key header is required");
     const auto amount = ReadAmount(req);
     const auto result = co_await ctx->wallets->TopUpWallet(user_id, amount, key);
     using Outcome = WalletStore::TopUpOutcome;
@@ -61,6 +68,88 @@ Task<Response> TopUp(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) 
     if (result.outcome == Outcome::kReplayed) r.set("Idempotent-Replayed", "true");
     co_return r;
 }
+
+boost::json::object TopUpJson(const TopUpRecord& t) {
+    boost::json::object o{{"id", t.id},
+                          {"amount", t.amount},
+                          {"currency", t.currency},
+                          {"status", t.status},
+                          {"provider_payment_id", nullptr},
+                          {"created_at", t.created_at},
+                          {"completed_at", nullptr}};
+    if (t.provider_payment_id) o["provider_payment_id"] = *t.provider_payment_id;
+    if (t.completed_at) o["completed_at"] = *t.completed_at;
+    return o;
+}
+
+Task<Response> CreateTopUp(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
+    const auto user_id = UserId(req);
+    const auto amount = ReadAmount(req);
+    const auto top_up = co_await ctx->top_ups->Create(user_id, amount);
+    co_return http::JsonText(Status::created, http::ToJson(TopUpJson(top_up)));
+}
+
+Task<Response> GetTopUp(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
+    const auto user_id = UserId(req);
+    const auto top_up = co_await ctx->top_ups->Get(user_id, std::string(req.Param("id")));
+    if (!top_up) throw HttpError(Status::not_found, "no such top-up");
+    co_return http::JsonText(Status::ok, http::ToJson(TopUpJson(*top_up)));
+}
+
+constexpr std::size_t kMaxProviderIdLength = 128;
+
+ProviderCallback ReadCallback(const http::Request& request) {
+    auto body = http::ParseJsonObject(request);
+    http::ObjectReader reader(body);
+    ProviderCallback cb;
+    cb.top_up_id = reader.String("top_up_id", true, 1, 64).value_or("");
+    cb.provider_payment_id =
+        reader.String("provider_payment_id", true, 1, kMaxProviderIdLength).value_or("");
+    cb.status = reader.String("status", true, 1, 16).value_or("");
+    cb.amount = reader.Int("amount", true, 1, kMaxTopUp).value_or(0);
+    cb.currency = reader.String("currency", true, 3, 3).value_or("");
+    if (!cb.status.empty() && cb.status != "succeeded" && cb.status != "failed")
+        reader.AddProblem("status", "must be succeeded or failed");
+    reader.Finish();
+    return cb;
+}
+
+}  // namespace
+
+Task<Response> ProviderCallbackRoute(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
+    // Checked before anything is parsed: an unsigned body is not even read.
+    const auto signature = req.Header(kProviderSignatureHeader).value_or("");
+    if (!VerifyProviderSignature(ctx->provider_secret, req.Req().body(), signature)) {
+        log::Warn("payment provider callback with a bad signature refused",
+                  {{"client_ip", req.ClientIp()}});
+        throw HttpError(Status::unauthorized,
+                        std::string("missing or wrong ") + kProviderSignatureHeader);
+    }
+    const auto callback = ReadCallback(req.Req());
+    const auto settled = co_await ctx->top_ups->Settle(callback);
+    using Outcome = TopUpStore::Outcome;
+    switch (settled.outcome) {
+        case Outcome::kUnknown:
+            throw HttpError(Status::not_found, "no such top-up");
+        case Outcome::kMismatch:
+            throw HttpError(Status::unprocessable_entity,
+                            "amount or currency differ from the top-up's");
+        case Outcome::kConflict:
+            throw HttpError(Status::conflict,
+                            "the top-up or the provider payment was settled with another");
+        case Outcome::kCredited:
+        case Outcome::kFailed:
+        case Outcome::kReplayed:
+            break;
+    }
+    const boost::json::object body{{"top_up", TopUpJson(*settled.top_up)},
+                                   {"credited", settled.outcome == Outcome::kCredited}};
+    Response r = http::JsonText(Status::ok, http::ToJson(body));
+    if (settled.outcome == Outcome::kReplayed) r.set("Idempotent-Replayed", "true");
+    co_return r;
+}
+
+namespace {
 
 Task<Response> GetWallet(std::shared_ptr<PaymentsContext> ctx, RequestContext& req) {
     const auto wallet = co_await ctx->wallets->Get(UserId(req));
@@ -113,11 +202,16 @@ http::Router MakeRouter(const std::shared_ptr<PaymentsContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;
-    router.Add(Verb::post, "/api/payments/wallet/top-up", Access::kUser, http::Bind(TopUp, ctx));
+    router.Add(Verb::post, "/api/payments/top-ups", Access::kUser, http::Bind(CreateTopUp, ctx));
+    router.Add(Verb::get, "/api/payments/top-ups/{id}", Access::kUser, http::Bind(GetTopUp, ctx));
+    router.Add(Verb::post, "/api/payments/provider/callback", Access::kPublic,
+               http::Bind(ProviderCallbackRoute, ctx));
     router.Add(Verb::get, "/api/payments/wallet", Access::kUser, http::Bind(GetWallet, ctx));
     router.Add(Verb::get, "/api/payments/wallet/transactions", Access::kUser,
                http::Bind(ListTransactions, ctx));
     router.Add(Verb::get, "/internal/ledger/check", Access::kService, http::Bind(CheckLedger, ctx));
+    router.Add(Verb::post, "/internal/wallets/{user_id}/top-up", Access::kService,
+               http::Bind(OperatorTopUp, ctx));
     return router;
 }
 

@@ -13,7 +13,7 @@ TEST(PaymentsRoutes, MatchOpenApi) {
 }
 
 http::Request WithKey(std::string_view key) {
-    http::Request request{http::Verb::post, "/api/payments/wallet/top-up", 11};
+    http::Request request{http::Verb::post, "/internal/wallets/x/top-up", 11};
     request.set("Idempotency-Key", key);
     return request;
 }

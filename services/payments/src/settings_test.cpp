@@ -14,6 +14,24 @@ TEST(Settings, DefaultsToUsd) {
     EXPECT_NO_THROW(ThrowOnProblems(s));
     EXPECT_EQ(s.currency, "USD");
     EXPECT_EQ(s.tokens.jwks_url, "http://127.0.0.1:1/jwks");
+    EXPECT_EQ(s.provider_secret, "");  // callbacks refused until it is set
+}
+
+TEST(Settings, ProviderSecretIsReadAndMustNotBeShort) {
+    auto config = testing::EnvFrom(
+        {{"AUTH_JWKS_URL", "http://x/jwks"}, {"PAYMENT_PROVIDER_SECRET", "0123456789abcdef0123"}});
+    const auto s = ReadSettings(config);
+    EXPECT_NO_THROW(ThrowOnProblems(s));
+    EXPECT_EQ(s.provider_secret, "0123456789abcdef0123");
+    auto short_one = testing::EnvFrom(
+        {{"AUTH_JWKS_URL", "http://x/jwks"}, {"PAYMENT_PROVIDER_SECRET", "tooshort"}});
+    try {
+        ThrowOnProblems(ReadSettings(short_one));
+        ADD_FAILURE() << "accepted a short secret";
+    } catch (const core::ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("PAYMENT_PROVIDER_SECRET"), std::string::npos);
+        EXPECT_EQ(std::string(e.what()).find("tooshort"), std::string::npos);  // never echoed
+    }
 }
 
 TEST(Settings, RefusesACurrencyThatIsNotAnIsoCode) {

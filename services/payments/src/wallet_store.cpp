@@ -41,6 +41,13 @@ INSERT INTO wallets (user_id, balance, currency) VALUES ($1, $2, $3)
 ON CONFLICT (user_id) DO UPDATE SET balance = wallets.balance + EXCLUDED.balance, updated_at = now()
     WHERE wallets.currency = EXCLUDED.currency
 RETURNING balance)";
+
+Task<std::optional<std::int64_t>> CreditWallet(pg::Connection& c, std::string user_id,
+                                               std::int64_t amount, std::string currency) {
+    auto credited = co_await c.Execute(kCreditSql, user_id, amount, currency);
+    if (credited.Rows() == 0) co_return std::nullopt;
+    co_return credited.Int(0, 0);
+}
 constexpr std::string_view kRememberResponseSql = R"(
 UPDATE top_up_requests SET balance_after = $3 WHERE user_id = $1 AND idempotency_key = $2)";
 
@@ -60,12 +67,12 @@ Task<WalletStore::TopUp> WalletStore::TopUpWallet(const std::string& user_id, st
             const bool claimed = co_await ClaimKey(c, t, *key, result);
             if (!claimed) co_return;
         }
-        auto credited = co_await c.Execute(kCreditSql, user_id, amount, currency_);
-        if (credited.Rows() == 0) {
+        const auto balance = co_await CreditWallet(c, user_id, amount, currency_);
+        if (!balance) {
             result.outcome = TopUpOutcome::kCurrencyMismatch;
             throw RollBack{};  // also releases the claimed key
         }
-        result.wallet.balance = credited.Int(0, 0);
+        result.wallet.balance = *balance;
         co_await Record(c, t);
         if (key) co_await c.Execute(kRememberResponseSql, user_id, *key, result.wallet.balance);
     };

@@ -34,6 +34,12 @@ struct LedgerCheck {
     std::int64_t unbalanced_transactions = 0;
 };
 
+/// Adds `amount` (> 0) to the user's wallet in `connection`'s open transaction, opening
+/// it in `currency` when there is none; the caller writes the ledger transaction. Returns
+/// the balance after, or nullopt (nothing changed) when the wallet holds another currency.
+Task<std::optional<std::int64_t>> CreditWallet(pg::Connection& connection, std::string user_id,
+                                               std::int64_t amount, std::string currency);
+
 /// Wallets in payments' database: top-ups, balance, history. Thread-safe (the pool is).
 class WalletStore final {
 public:
@@ -53,6 +59,8 @@ public:
     };
     /// Credits `amount` (> 0) to the user's wallet, opening it if needed: a ledger
     /// transaction external:top_up -> wallet:<user_id>, all in one database transaction.
+    /// Operators only (POST /internal/wallets/{user_id}/top-up, service token); users top
+    /// up through the payment provider (TopUpStore).
     Task<TopUp> TopUpWallet(const std::string& user_id, std::int64_t amount,
                             const std::optional<std::string>& idempotency_key);
     /// The wallet, or balance 0 in the configured currency when there is none yet.
