@@ -1,12 +1,15 @@
 """tools/new-service: make (and unmake) a keel service from templates/. See README.md.
 
 Generation writes services/NAME from templates/ and wires it into the files that list the
-services one by one: deploy/compose/app.yaml (the service, two instances, and the gateway's
-upstreams), deploy/compose/db.yaml (its database and role) and deploy/nginx/gateway.conf.template
-(its /api/NAME/ location and the internal /NAME/ one). Those files keep their comments and
-layout: the edits are line insertions next to the existing services' lines, and --remove
-deletes exactly those lines again. services/CMakeLists.txt globs services/*/main.cpp, so
-nothing is added there.
+services one by one: deploy/compose/app.yaml (the service, two instances, its NATS user and
+secret-based DSN, and the gateway's upstreams), deploy/compose/db.yaml (its two generated
+secrets in x-secrets, its database role in x-db-passwords, its NATS password in
+x-nats-passwords), deploy/nats/auth.conf (its NATS user, allowed to publish its own domain
+only) and deploy/nginx/gateway.conf.template (its /api/NAME/ location and the internal /NAME/
+one). Those files keep their comments and layout: the edits are line insertions next to the
+existing services' lines (copies of the last service's, the name changed), and --remove deletes
+exactly those lines again. An entry already there for the service is kept, not doubled.
+services/CMakeLists.txt globs services/*/main.cpp, so nothing is added there.
 
 All or nothing: the files are rendered in a hidden directory under services/ and every edit
 is prepared in memory and checked first; the directory is renamed into place and the edited
@@ -33,6 +36,8 @@ DEFAULT_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 APP_YAML = "deploy/compose/app.yaml"
 DB_YAML = "deploy/compose/db.yaml"
 GATEWAY_TEMPLATE = "deploy/nginx/gateway.conf.template"
+NATS_AUTH = "deploy/nats/auth.conf"
+EDITED = (APP_YAML, DB_YAML, GATEWAY_TEMPLATE, NATS_AUTH)   # the files a generation edits
 SERVICE_FRAGMENT = os.path.join(TEMPLATES, "deploy", "app.yaml.service.tmpl")
 # Every template ends in .tmpl (dropped when rendered): `make format-check` and `make lint`
 # take the tree's *.cpp / *.hpp, and a template is not C++ until rendered.
@@ -66,6 +71,7 @@ RESERVED = {
     "nats-2", "nats-3", "template0", "template1", "public", "telegram-fake", "services", "libs",
     "tools", "tests", "docs", "deploy", "schemas", "scripts", "bench", "build", "var", "cmake",
     "migrations", "src", "new-service", "stack", "openapi-lint",
+    "operator",   # NATS_OPERATOR_PASSWORD is keel-bus's (deploy/nats/auth.conf)
 }
 
 
@@ -104,6 +110,10 @@ def taken_names(root):
             taken |= set((doc.get("services") or {}).keys())
         except (OSError, yaml.YAMLError):
             pass
+    try:   # NATS users such as keel-bus (the operator's): a service's user would be the same one
+        taken |= nats_other_users(read(root, NATS_AUTH))
+    except OSError:
+        pass
     exe = re.compile(r"add_executable\(\s*keel-([a-z0-9-]+)")
     for d in ("", "libs", "bench", "tools", "tests"):
         base = os.path.join(root, d)
@@ -336,38 +346,241 @@ def app_remove(text, name):
 
 
 # -- deploy/compose/db.yaml -------------------------------------------------------------------
-_DB_LINE = re.compile(r'-v svc=([A-Za-z0-9_-]+) -v "pw=\$\{([A-Z0-9_]+)_DB_PASSWORD:-([A-Za-z0-9_-]+)\}"')
+# A service's four entries (NEW = its @ENV@): in x-secrets.persist `- NEW_DB_PASSWORD` and
+# `- NATS_NEW_PASSWORD` (keel-stack generates them), in x-db-passwords `NEW_DB_PASSWORD: ...`
+# (postgres makes a role and database per entry) and in x-nats-passwords `NATS_NEW_PASSWORD: ...`
+# (the NATS server's environment, for deploy/nats/auth.conf). Each goes right after the last
+# existing service's entry of its kind (a copy of that line with the name changed), so that the
+# operator's NATS_OPERATOR_PASSWORD and the other non-service entries stay where they are.
+_DB_PW = re.compile(r"([A-Z][A-Z0-9_]*)_DB_PASSWORD")
+
+
+def _top_block(lines, key, rel):
+    """(first line after `key:`, end) of the top-level entry `key` (end exclusive; trailing blank
+    lines and comments are left to the next entry)."""
+    found = [i for i, l in enumerate(lines) if re.match(rf"^{re.escape(key)}:(\s|$)", l)]
+    if len(found) != 1:
+        raise Broken(f"{rel}: expected one top-level `{key}:` ({len(found)} found)")
+    s = e = found[0] + 1
+    while e < len(lines) and (not lines[e].strip() or lines[e].startswith((" ", "#"))):
+        e += 1
+    while e > s and (not lines[e - 1].strip() or lines[e - 1].lstrip().startswith("#")):
+        e -= 1
+    return s, e
+
+
+def _persist_items(lines, rel):
+    """{name: line index} of the block list x-secrets.persist."""
+    s, e = _top_block(lines, "x-secrets", rel)
+    keys = [i for i in range(s, e) if re.match(r"^  persist:\s*(#.*)?$", lines[i])]
+    if len(keys) != 1:
+        raise Broken(f"{rel}: x-secrets: expected `persist:` followed by a block list (`    - NAME` lines)")
+    items = {}
+    for i in range(keys[0] + 1, e):
+        m = re.match(r"^    - ([A-Z][A-Z0-9_]*)\s*(#.*)?$", lines[i])
+        if m:
+            items[m.group(1)] = i
+        elif lines[i].strip() and not lines[i].lstrip().startswith("#"):
+            break
+    return items
+
+
+def _mapping_items(lines, key, rel):
+    """{name: line index} of the two-space `NAME: value` lines of the top-level mapping `key`."""
+    s, e = _top_block(lines, key, rel)
+    return {m.group(1): i for i in range(s, e)
+            for m in [re.match(r"^  ([A-Z][A-Z0-9_]*):\s", lines[i])] if m}
+
+
+def _service_envs(lines, rel):
+    """The services' @ENV@ spellings in db.yaml: one per X_DB_PASSWORD of x-db-passwords."""
+    return [m.group(1) for k in _mapping_items(lines, "x-db-passwords", rel) for m in [_DB_PW.fullmatch(k)] if m]
+
+
+def _db_entries(env):
+    """(where, variable, section, kind: db or nats) of a service's four entries in db.yaml."""
+    return [("x-secrets.persist", f"{env}_DB_PASSWORD", "persist", "db"),
+            ("x-secrets.persist", f"NATS_{env}_PASSWORD", "persist", "nats"),
+            ("x-db-passwords", f"{env}_DB_PASSWORD", "x-db-passwords", "db"),
+            ("x-nats-passwords", f"NATS_{env}_PASSWORD", "x-nats-passwords", "nats")]
+
+
+def _var(env, kind):
+    return f"{env}_DB_PASSWORD" if kind == "db" else f"NATS_{env}_PASSWORD"
+
+
+def _names_other(text, env, new=()):
+    """True when `text`, without the exact strings `new` (the new service's), still names the
+    service spelled `env` (any case, '_' or '-'): a copied line that would keep its neighbour's name."""
+    for s in sorted(new, key=len, reverse=True):
+        text = text.replace(s, "")
+    spellings = {env, env.replace("_", "-")}
+    return any(re.search(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])", text, re.I) for s in spellings)
 
 
 def db_add(text, subs):
-    """After each run of per-service database lines (native post_start, docker postgres-init),
-    the same line for the new service."""
+    new_env = subs["ENV"]
     lines = text.splitlines(keepends=True)
-    runs, i = [], 0
-    while i < len(lines):
-        if _DB_LINE.search(lines[i]):
-            j = i
-            while j + 1 < len(lines) and _DB_LINE.search(lines[j + 1]):
-                j += 1
-            runs.append(j)
-            i = j + 1
-        else:
-            i += 1
-    if not runs:
-        return text, [f"{DB_YAML}: no per-service database lines (-v svc=...) found; create the "
-                      f"database {subs['db']} yourself"]
-    if any(f"-v svc={subs['db']} " in l for l in lines):
-        raise Refused(f"{DB_YAML} already creates a database {subs['db']}")
-    for j in reversed(runs):
-        new = _DB_LINE.sub(f'-v svc={subs["db"]} -v "pw=${{{subs["ENV"]}_DB_PASSWORD:-{subs["db"]}}}"',
-                           lines[j])
-        lines.insert(j + 1, new)
-    return "".join(lines), []
+    envs = [e for e in _service_envs(lines, DB_YAML) if e != new_env]
+    if not envs:
+        raise Broken(f"{DB_YAML}: x-db-passwords lists no service (`  NAME_DB_PASSWORD: ...` lines)")
+    notes = []
+    for where, var, section, kind in _db_entries(new_env):
+        items = _persist_items(lines, DB_YAML) if section == "persist" else _mapping_items(lines, section, DB_YAML)
+        if var in items:
+            notes.append(f"{DB_YAML}: {where} already has {var}; left as it is")
+            continue
+        olds = [(items[_var(e, kind)], e) for e in envs if _var(e, kind) in items]
+        if not olds:
+            raise Broken(f"{DB_YAML}: {where} has no other service's {_var('<SERVICE>', kind)} to put {var} beside")
+        at, old_env = max(olds)
+        line = lines[at].replace(_var(old_env, kind), var)
+        if section == "persist":
+            line = re.sub(r"\s*#.*$", "", line.rstrip("\n")) + "\n"   # a comment there is the neighbour's
+        if _names_other(line, old_env, [var]):
+            raise Broken(f"{DB_YAML}: {where}: the line of {_var(old_env, kind)} names {old_env} in a way "
+                         f"the tool does not know ({lines[at].strip()!r}); add {var} by hand")
+        lines.insert(at + 1, line)
+    return "".join(lines), notes
 
 
 def db_remove(text, subs):
-    pat = re.compile(rf'-v svc={re.escape(subs["db"])} -v "pw=\$\{{{re.escape(subs["ENV"])}_DB_PASSWORD:-')
-    return "".join(l for l in text.splitlines(keepends=True) if not pat.search(l))
+    """Deletes the service's entries that are there (none, some or all)."""
+    lines = text.splitlines(keepends=True)
+    for where, var, section, kind in _db_entries(subs["ENV"]):
+        items = _persist_items(lines, DB_YAML) if section == "persist" else _mapping_items(lines, section, DB_YAML)
+        if var in items:
+            del lines[items[var]]
+    return "".join(lines)
+
+
+def db_check(text, subs, present):
+    """After an edit: the four entries are in the YAML (present) or none is (not present)."""
+    doc = yaml.safe_load(text) or {}
+    env = subs["ENV"]
+    have = {
+        "x-secrets.persist": set(((doc.get("x-secrets") or {}).get("persist")) or []),
+        "x-db-passwords": set((doc.get("x-db-passwords") or {}).keys()),
+        "x-nats-passwords": set((doc.get("x-nats-passwords") or {}).keys()),
+    }
+    for where, var, _, _ in _db_entries(env):
+        if (var in have[where]) != present:
+            raise Broken(f"{DB_YAML}: {where} {'misses' if present else 'still has'} {var} after the edit")
+
+
+# -- deploy/nats/auth.conf --------------------------------------------------------------------
+# One user per service, same shape as the others: {user: "NAME", password: $NATS_ENV_PASSWORD,
+# permissions: {publish: {allow: ["NAME.>", ..., "keel.registry.NAME", ...]} subscribe: ...}}.
+# The new one is a copy of the last service's (NAME and ENV changed), right after it.
+_USER = re.compile(r'^\s*\{\s*user:\s*"([^"]+)"')
+
+
+def _user_blocks(lines):
+    """[(user, start, end)] of the entries of authorization.users (end exclusive), in file order."""
+    try:
+        auth = next(i for i, l in enumerate(lines) if re.match(r"^\s*authorization\s*[:=]?\s*\{", l))
+        users = next(i for i in range(auth, len(lines)) if re.match(r"^\s*users\s*[:=]\s*\[\s*(#.*)?$", lines[i]))
+    except StopIteration:
+        raise Broken(f"{NATS_AUTH}: expected `authorization {{` with `users = [` (one entry a user)")
+    out, i = [], users + 1
+    while i < len(lines) and not re.match(r"^\s*\]", lines[i]):
+        m = _USER.match(lines[i])
+        if not m:
+            if lines[i].strip() and not lines[i].lstrip().startswith("#"):
+                raise Broken(f"{NATS_AUTH}:{i + 1}: expected a user entry `{{user: \"...\", ...}}`, "
+                             f"got {lines[i].strip()!r}")
+            i += 1
+            continue
+        depth, j = 0, i
+        while j < len(lines) and (j == i or not (_USER.match(lines[j]) or re.match(r"^\s*\]", lines[j]))):
+            depth += _braces(lines[j])
+            j += 1
+            if depth <= 0:
+                break
+        if depth != 0:
+            raise Broken(f"{NATS_AUTH}:{i + 1}: user {m.group(1)}: unbalanced braces")
+        out.append((m.group(1), i, j))
+        i = j
+    if i >= len(lines):
+        raise Broken(f"{NATS_AUTH}: authorization.users: no closing `]`")
+    return out
+
+
+def _braces(line):
+    """{ minus } in a line, outside quoted strings and comments."""
+    line = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line)
+    line = line.split("#", 1)[0]
+    return line.count("{") - line.count("}")
+
+
+def _service_users(lines):
+    """The users that are a service: their password is $NATS_<THEIR NAME>_PASSWORD, they have
+    permissions (the operator keel-bus has neither)."""
+    out = []
+    for user, s, e in _user_blocks(lines):
+        block = "".join(lines[s:e])
+        env = user.replace("-", "_").upper()
+        if re.search(rf"password:\s*\$NATS_{re.escape(env)}_PASSWORD\b", block) and "permissions" in block:
+            out.append((user, s, e))
+    return out
+
+
+def nats_other_users(text):
+    """The users of deploy/nats/auth.conf that are not a service's (keel-bus): taken names. A
+    service's user without its service (a cleanup by hand that missed it) is not: generating that
+    service again keeps the user."""
+    try:
+        lines = text.splitlines(keepends=True)
+        return {u for u, _, _ in _user_blocks(lines)} - {u for u, _, _ in _service_users(lines)}
+    except Broken:
+        return set()
+
+
+def nats_add(text, subs):
+    name, env = subs["service"], subs["ENV"]
+    lines = text.splitlines(keepends=True)
+    blocks = _user_blocks(lines)
+    if any(u == name for u, _, _ in blocks):
+        return text, [f"{NATS_AUTH} already has a user {name}; left as it is"]
+    users = _service_users(lines)
+    if not users:
+        raise Broken(f"{NATS_AUTH}: no service user to copy (`{{user: \"<svc>\", password: "
+                     f"$NATS_<SVC>_PASSWORD, permissions: {{...}}}}`)")
+    old, s, e = users[-1]
+    old_env = old.replace("-", "_").upper()
+    block = "".join(lines[s:e])
+    for a, b in ((f'"{old}"', f'"{name}"'), (f'"{old}.>"', f'"{name}.>"'),
+                 (f'"keel.registry.{old}"', f'"keel.registry.{name}"'),
+                 (f"$NATS_{old_env}_PASSWORD", f"$NATS_{env}_PASSWORD")):
+        block = block.replace(a, b)
+    mine = [f'"{name}"', f'"{name}.>"', f'"keel.registry.{name}"', f"$NATS_{env}_PASSWORD"]
+    if _names_other(block, old_env, mine) or _names_other(block, old, mine):
+        raise Broken(f"{NATS_AUTH}: user {old}'s entry names {old} in a way the tool does not know; "
+                     f"add the user {name} by hand")
+    for want in (f'"{name}.>"', f"$NATS_{env}_PASSWORD", f'"keel.registry.{name}"'):
+        if want not in block:
+            raise Broken(f"{NATS_AUTH}: user {old}'s entry is not in the expected shape (no "
+                         f"{want.replace(name, old).replace(env, old_env)}); add the user {name} by hand")
+    lines[e:e] = block.splitlines(keepends=True)
+    return "".join(lines), []
+
+
+def nats_remove(text, subs):
+    lines = text.splitlines(keepends=True)
+    for user, s, e in reversed(_user_blocks(lines)):
+        if user == subs["service"]:
+            del lines[s:e]
+    return "".join(lines)
+
+
+def nats_check(text, subs, present):
+    lines = text.splitlines(keepends=True)
+    users = [u for u, _, _ in _user_blocks(lines)]
+    if sum(_braces(l) for l in lines) != 0:
+        raise Broken(f"{NATS_AUTH}: unbalanced braces after the edit")
+    n = users.count(subs["service"])
+    if n != (1 if present else 0):
+        raise Broken(f"{NATS_AUTH}: {n} users {subs['service']} after the edit")
 
 
 # -- deploy/nginx/gateway.conf.template -------------------------------------------------------
@@ -413,6 +626,17 @@ def read(root, rel):
         return f.read()
 
 
+def read_edited(root):
+    """The files a generation edits, {rel: text}; Broken when one cannot be read."""
+    out = {}
+    for rel in EDITED:
+        try:
+            out[rel] = read(root, rel)
+        except OSError as e:
+            raise Broken(f"{rel}: cannot read it ({e.strerror})")
+    return out
+
+
 def write_atomic(root, rel, text):
     path = os.path.join(root, rel)
     tmp = f"{path}.new-service.tmp"
@@ -451,13 +675,15 @@ def clean_stale(root):
     for n in os.listdir(services):
         if n.startswith(TMP_PREFIX):
             shutil.rmtree(os.path.join(services, n), ignore_errors=True)
-    for rel in (APP_YAML, DB_YAML, GATEWAY_TEMPLATE):
+    for rel in EDITED:
         tmp = os.path.join(root, f"{rel}.new-service.tmp")
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def validate_compose(texts, name, present):
+def validate(texts, subs, present):
+    """The edited files parse and have the service (present) or not; Broken otherwise."""
+    name = subs["service"]
     for rel in (APP_YAML, DB_YAML):
         try:
             doc = yaml.safe_load(texts[rel]) or {}
@@ -470,6 +696,9 @@ def validate_compose(texts, name, present):
             ups = ((services.get("gateway") or {}).get("x-native") or {}).get("nginx", {}).get("upstreams", [])
             if (name in ups) != present:
                 raise Broken(f"{APP_YAML}: gateway upstreams {'miss' if present else 'still list'} {name}")
+        else:
+            db_check(texts[rel], subs, present)
+    nats_check(texts[NATS_AUTH], subs, present)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -484,12 +713,13 @@ def generate(name, root=DEFAULT_ROOT, say=print):
         tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=os.path.join(root, "services"))
         try:
             write_service_dir(tmp, subs, flags)
-            originals = {rel: read(root, rel) for rel in (APP_YAML, DB_YAML, GATEWAY_TEMPLATE)}
+            originals = read_edited(root)
             texts, notes = {}, []
-            for rel, add in ((APP_YAML, app_add), (DB_YAML, db_add), (GATEWAY_TEMPLATE, gateway_add)):
+            for rel, add in ((APP_YAML, app_add), (DB_YAML, db_add), (NATS_AUTH, nats_add),
+                             (GATEWAY_TEMPLATE, gateway_add)):
                 texts[rel], n = add(originals[rel], subs)
                 notes += n
-            validate_compose(texts, name, present=True)
+            validate(texts, subs, present=True)
             with signals_held():
                 os.chmod(tmp, 0o755)
                 os.rename(tmp, dest)
@@ -518,7 +748,9 @@ def generate(name, root=DEFAULT_ROOT, say=print):
     say("  cmake --preset release      # or an existing build dir: cmake build/release (globs services/*)")
     say(f"  cmake --build build/release -j2 --target keel-{name} {name}_service_test {name}_service_pgtest")
     say(f"  build/release/services/{name}/{name}_service_test && build/release/services/{name}/{name}_service_pgtest")
-    say(f"  tools/stack/keel-stack up    # /api/{name}/items through the gateway")
+    say(f"  tools/stack/keel-stack up    # /api/{name}/items through the gateway; generates "
+        f"{subs['ENV']}_DB_PASSWORD and NATS_{subs['ENV']}_PASSWORD into var/secrets.env")
+    say("  (docker compose: tools/stack/keel-stack secrets first, for the same two)")
     say(f"  docs/adding-a-service.md; undo with: tools/new-service/new-service --remove {name}")
     return 0
 
@@ -560,7 +792,7 @@ def remove(name, root=DEFAULT_ROOT, say=print):
         if os.path.exists(cmake):
             with open(cmake, encoding="utf-8") as f:
                 made_here = CMAKE_MARKER in f.read()
-        originals = {rel: read(root, rel) for rel in (APP_YAML, DB_YAML, GATEWAY_TEMPLATE)}
+        originals = read_edited(root)
         in_app = app_generated(originals[APP_YAML], name)
         if not made_here and not in_app:
             if os.path.lexists(dest) or name in _service_blocks(originals[APP_YAML].splitlines(True)):
@@ -570,15 +802,16 @@ def remove(name, root=DEFAULT_ROOT, say=print):
             raise Refused(f"no service {name!r} made by tools/new-service")
         texts = {APP_YAML: app_remove(originals[APP_YAML], name),
                  DB_YAML: db_remove(originals[DB_YAML], subs),
+                 NATS_AUTH: nats_remove(originals[NATS_AUTH], subs),
                  GATEWAY_TEMPLATE: gateway_remove(originals[GATEWAY_TEMPLATE], subs)}
-        validate_compose(texts, name, present=False)
+        validate(texts, subs, present=False)
         with signals_held():
             for rel, text in texts.items():
                 if text != originals[rel]:
                     write_atomic(root, rel, text)
             if os.path.lexists(dest):
                 shutil.rmtree(dest)
-    say(f"removed services/{name}/ and its lines in {APP_YAML}, {DB_YAML}, {GATEWAY_TEMPLATE}")
+    say(f"removed services/{name}/ and its lines in {', '.join(EDITED)}")
     say("  reconfigure an existing build dir so it forgets the service: cmake build/release")
     return 0
 

@@ -83,5 +83,41 @@ KEEL_CORO_TEST(Redis, RecoversAfterServerRestart) {
     EXPECT_EQ(co_await client->Get("after"), std::optional<std::string>("2"));
 }
 
+KEEL_CORO_TEST(Redis, PasswordIsSentAndRequired) {
+    static testing::RedisServer server("s3cret-redis");
+    auto ex = co_await asio::this_coro::executor;
+    ClientOptions options;
+    options.port = server.Port();
+    options.timeout = std::chrono::milliseconds(500);
+    options.password = "s3cret-redis";
+    auto good = Client::Create(ex, options);
+    co_await good->Set("k", "v", std::chrono::seconds(0));
+    EXPECT_EQ(co_await good->Get("k"), std::optional<std::string>("v"));
+
+    // no password: the server refuses the command itself
+    options.password = "";
+    auto anonymous = Client::Create(ex, options);
+    std::string refused;
+    try {
+        co_await anonymous->Get("k");
+    } catch (const ReplyError& e) {
+        refused = e.what();
+    }
+    EXPECT_TRUE(refused.starts_with("NOAUTH")) << refused;
+    EXPECT_FALSE(co_await anonymous->Ping());
+
+    // a wrong password: unavailable (readiness fails), nothing runs unauthenticated
+    options.password = "wrong";
+    auto wrong = Client::Create(ex, options);
+    bool unavailable = false;
+    try {
+        co_await wrong->Get("k");
+    } catch (const ConnectionError&) {
+        unavailable = true;
+    }
+    EXPECT_TRUE(unavailable);
+    EXPECT_FALSE(co_await wrong->Ping());
+}
+
 }  // namespace
 }  // namespace keel::redis

@@ -23,6 +23,13 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
     s.drain_timeout = config.Millis("DRAIN_TIMEOUT_MS", std::chrono::milliseconds(10'000));
     s.pg_dsn = config.Secret("PG_DSN");
     s.pg_pool_size = static_cast<std::size_t>(config.Int("PG_POOL_SIZE", 16, 1, 1000));
+    // 0 turns a limit off; an hour is the most any of them may sensibly be.
+    s.pg_statement_timeout = std::chrono::milliseconds(
+        config.Int("PG_STATEMENT_TIMEOUT_MS", s.pg_statement_timeout.count(), 0, 3'600'000));
+    s.pg_lock_timeout = std::chrono::milliseconds(
+        config.Int("PG_LOCK_TIMEOUT_MS", s.pg_lock_timeout.count(), 0, 3'600'000));
+    s.pg_idle_in_transaction_timeout = std::chrono::milliseconds(config.Int(
+        "PG_IDLE_IN_TX_TIMEOUT_MS", s.pg_idle_in_transaction_timeout.count(), 0, 3'600'000));
     s.redis_host = config.String("REDIS_HOST", "127.0.0.1");
     s.redis_port = config.Port("REDIS_PORT", 6379);
     s.service_token = config.Secret("KEEL_SERVICE_TOKEN");
@@ -56,6 +63,9 @@ App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(set
     pg::PoolOptions pg_options;
     pg_options.dsn = settings_.pg_dsn;
     pg_options.max_size = settings_.pg_pool_size;
+    pg_options.statement_timeout = settings_.pg_statement_timeout;
+    pg_options.lock_timeout = settings_.pg_lock_timeout;
+    pg_options.idle_in_transaction_timeout = settings_.pg_idle_in_transaction_timeout;
     pg_ = pg::Pool::Create(runtime_.Executor(), pg_options);
     redis::ClientOptions redis_options;
     redis_options.host = settings_.redis_host;
@@ -114,6 +124,7 @@ int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authent
     options.service_token = settings_.service_token;
     options.max_body_bytes = settings_.max_body_bytes;
     options.max_connections = settings_.max_connections;
+    http::ReadServerEnv(options);  // TRUSTED_PROXIES, HTTP_*_TIMEOUT_MS: see keel/http/server.hpp
     http::Server server(runtime_.Context(), std::move(router), options, std::move(authenticator));
     std::shared_ptr<bus::Bus> bus = bus_started_ ? bus_ : nullptr;
     server.SetReadinessCheck([pg = pg_, redis = redis_, bus]() -> Task<bool> {

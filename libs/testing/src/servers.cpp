@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,17 +174,32 @@ RedisServer::RedisServer() {
     Start();
 }
 
+RedisServer::RedisServer(std::string password) : password_(std::move(password)) {
+    dir_ = MakeTempDir("keel-redis-");
+    port_ = FreePort();
+    Start();
+}
+
 RedisServer::~RedisServer() {
     Stop();
     std::system(("rm -rf " + dir_).c_str());
 }
 
 void RedisServer::Start() {
-    pid_ = Launch({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", dir_},
+    // The password in a config file (mode 600), as deploy/compose/db.yaml does: not in argv.
+    const std::string config = dir_ + "/redis.conf";
+    FILE* f = std::fopen(config.c_str(), "w");
+    if (!f) throw std::runtime_error("cannot write " + config);
+    if (!password_.empty()) std::fprintf(f, "requirepass \"%s\"\n", password_.c_str());
+    std::fclose(f);
+    chmod(config.c_str(), 0600);
+    pid_ = Launch({"/usr/bin/redis-server", config, "--port", std::to_string(port_), "--bind",
+                   "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir_},
                   dir_ + "/redis.log", false);
-    if (!WaitFor("/usr/bin/redis-cli -p " + std::to_string(port_) + " ping",
-                 std::chrono::seconds(10))) {
+    // Without the password the server answers NOAUTH: up as well.
+    if (!WaitFor(
+            "/usr/bin/redis-cli -p " + std::to_string(port_) + " ping | grep -q -e PONG -e NOAUTH",
+            std::chrono::seconds(10))) {
         throw std::runtime_error("redis did not start; see " + dir_);
     }
 }
@@ -206,6 +222,12 @@ NatsServer::NatsServer() {
     Start();
 }
 
+NatsServer::NatsServer(std::string extra_config) : extra_config_(std::move(extra_config)) {
+    dir_ = MakeTempDir("keel-nats-");
+    port_ = FreePort();
+    Start();
+}
+
 NatsServer::~NatsServer() {
     Stop(SIGTERM);
     std::system(("rm -rf " + dir_).c_str());
@@ -220,7 +242,10 @@ void NatsServer::Start() {
                  "listen: 127.0.0.1:%u\njetstream { store_dir: \"%s/js\", max_memory_store: 64MB, "
                  "max_file_store: 16GB }\n",
                  static_cast<unsigned>(port_), dir_.c_str());
+    std::fputs(extra_config_.c_str(), f);
+    std::fputs("\n", f);
     std::fclose(f);
+    chmod(config.c_str(), 0600);
     pid_ = Launch({"/usr/sbin/nats-server", "-c", config}, dir_ + "/nats.log", false);
     const std::string probe = "/usr/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/" +
                               std::to_string(port_) + " && head -c 4 <&3 | grep -q INFO'";

@@ -44,6 +44,7 @@ JOBS = os.environ.get("JOBS", "2")
 PREFIX = "e2enew-"
 VAR_PREFIX = "keel-e2e-newsvc-"
 EDITED = ["deploy/compose/app.yaml", "deploy/compose/db.yaml", "deploy/nginx/gateway.conf.template",
+          "deploy/nats/auth.conf",
           "services/CMakeLists.txt"]
 # what the generated service needs running besides itself
 NEEDED = {"postgres", "redis", "nats", "auth", "gateway"}

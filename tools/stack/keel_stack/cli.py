@@ -7,12 +7,13 @@ import secrets
 import select
 import signal
 import socket
+import string
 import sys
 import time
 
 import yaml
 
-from . import model, ports
+from . import budget, model, ports
 from .interp import InterpolationError, interpolate, parse_env_file
 from .supervisor import Supervisor, killpg, pid_alive
 
@@ -80,6 +81,8 @@ def parse_args(argv):
     k = sub.add_parser("kill", help="send a signal (default SIGKILL) to SVC or one replica SVC#N")
     k.add_argument("target")
     k.add_argument("-s", "--signal", default="SIGKILL")
+    sub.add_parser("secrets", help="generate the x-secrets persist values into var/secrets.env "
+                   "(if missing) and print its path (docker compose --env-file)")
     cf = sub.add_parser("config", help="print the interpolated, merged compose model")
     cf.add_argument("--profile", action="append", default=[], dest="sub_profiles", metavar="NAME",
                     help="activate a compose profile (repeatable; default: $COMPOSE_PROFILES)")
@@ -111,6 +114,15 @@ def active_profiles(args, env):
         if p and p not in out:
             out.append(p)
     return out
+
+
+def new_secret(length=40):
+    """A generated secret: letters and digits, a letter first (about 238 bits). Safe unquoted in a
+    libpq DSN, a redis or nats config (nats reads `password: $VAR` as a token: one starting with a
+    digit would become a number), a URL and a shell word."""
+    letters = string.ascii_letters
+    alphabet = letters + string.digits
+    return secrets.choice(letters) + "".join(secrets.choice(alphabet) for _ in range(length - 1))
 
 
 def make_env(args, root, var_dir, files, generate=False):
@@ -155,7 +167,7 @@ def make_env(args, root, var_dir, files, generate=False):
                     except InterpolationError as e:
                         die(str(e), 2)
     if generate:
-        new = {k: secrets.token_urlsafe(32) for k in persist if k not in env}
+        new = {k: new_secret() for k in persist if k not in env}
         if new:
             os.makedirs(var_dir, exist_ok=True)
             fd = os.open(sec_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -229,7 +241,9 @@ def cmd_up(args):
                     print(f"keel-stack: killing leftover {r['label']} (pid {r['pid']})", file=sys.stderr)
                     killpg(r["pid"], signal.SIGKILL)
                     killed = True
-    check_ports(services, order, model.load_raw(files), env, settle=3.0 if killed else 0.0)
+    raw = model.load_raw(files)
+    check_budget(doc, raw, services, order, env)
+    check_ports(services, order, raw, env, settle=3.0 if killed else 0.0)
     base_env = dict(env)
     if not args.detach:
         sup = Supervisor(services, order, root, var_dir, base_env, echo=not args.quiet,
@@ -284,6 +298,17 @@ def cmd_up(args):
         code = supervise(sup, once, var_dir, notify=w, walkthrough=doc.get("x-walkthrough"))
     finally:
         os._exit(code)
+
+
+def check_budget(doc, raw, services, order, env):
+    """Exit 2 before anything starts when the services' PostgreSQL pools cannot fit."""
+    try:
+        problem = budget.check(doc, raw, services, order, env)
+    except model.ConfigError as e:
+        die(str(e), 2)
+    if problem:
+        print(f"keel-stack: {problem}", file=sys.stderr)
+        die("nothing was started", 2)
 
 
 def check_ports(services, order, raw, env, settle=0.0):
@@ -543,13 +568,21 @@ def cmd_kill(args):
 
 def cmd_config(args):
     root, var_dir, files, env, once, doc, services, order, profiles = load(args)
+    check_budget(doc, model.load_raw(files), services, order, env)
     yaml.safe_dump(doc, sys.stdout, sort_keys=False)
     print("# profiles: " + ",".join(sorted(set(profiles) | {model.NATIVE_PROFILE})))
     print("# start order: " + " -> ".join(order))
     return 0
 
 
-COMMANDS = {"up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart,
+def cmd_secrets(args):
+    root, var_dir, files = resolve(args)
+    make_env(args, root, var_dir, files, generate=True)
+    out(os.path.join(var_dir, "secrets.env"))
+    return 0
+
+
+COMMANDS = {"secrets": cmd_secrets, "up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart,
             "stop": cmd_stop, "start": cmd_start, "kill": cmd_kill, "config": cmd_config}
 # Commands that only print: a closed stdout (keel-stack ps | head) ends them the way it ends any
 # Unix filter, by SIGPIPE. The others finish their work and drop their output (see out()).

@@ -129,13 +129,21 @@ def _env_map(e, where):
 
 
 def _steps(v, where):
-    """init / post_start: list of commands (string = shell, list = argv) or {cmd, creates}."""
+    """init / post_start: list of commands (string = shell, list = argv) or {cmd, creates,
+    environment, always}: `environment` is for this step only (e.g. passwords a psql needs and the
+    server does not), `always` runs it on every start (no marker)."""
     out = []
     for i, s in enumerate(v or []):
         if isinstance(s, dict):
-            out.append({"cmd": _argv(s.get("cmd"), f"{where}[{i}]"), "creates": s.get("creates")})
+            unknown = set(s) - {"cmd", "creates", "environment", "always"}
+            if unknown or s.get("cmd") is None:
+                raise ConfigError(f"{where}[{i}]: a step is a command or {{cmd, creates, environment, always}}"
+                                  + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+            out.append({"cmd": _argv(s.get("cmd"), f"{where}[{i}]"), "creates": s.get("creates"),
+                        "environment": _env_map(s.get("environment"), f"{where}[{i}].environment"),
+                        "always": not _false(s.get("always", False)) and bool(s.get("always"))})
         else:
-            out.append({"cmd": _argv(s, f"{where}[{i}]"), "creates": None})
+            out.append({"cmd": _argv(s, f"{where}[{i}]"), "creates": None, "environment": {}, "always": False})
     return out
 
 

@@ -19,6 +19,11 @@ from .model import command_text
 
 NGINX_BIN = "/usr/sbin/nginx"
 INTERNAL_GATEWAY_PORT = "8081"   # ${INTERNAL_GATEWAY_PORT} of the nginx template when not set
+# what every process keel-stack starts inherits from keel-stack's environment (besides what its
+# compose `environment` names): the system's, never a secret
+PASS_THROUGH = frozenset(("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+                          "LD_LIBRARY_PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS",
+                          "KEEL_ROOT", "KEEL_VAR_DIR"))
 BACKOFF_MIN, BACKOFF_MAX, BACKOFF_RESET_AFTER = 0.1, 5.0, 10.0
 # a replica that exits this many times in a row without becoming healthy is failing at start: `up`
 # gives up on it (with backoff 0.1, 0.2, 0.4, 0.8 s that is a few seconds, not the whole --timeout).
@@ -384,11 +389,20 @@ class Supervisor:
         stream.close()
 
     # -- environment and processes -------------------------------------------------
-    def service_env(self, svc, rt):
-        env = dict(self.base_env)
-        for k, v in svc.env.items():
-            if v is not None:
-                env[k] = expand_runtime(v, rt)
+    def service_env(self, svc, rt, extra=None):
+        """A process's environment: only what it is meant to have, so that a secret reaches only
+        the processes whose compose `environment` names it (postgres never sees the bot token).
+        That is: a few variables of the system (PASS_THROUGH), the x-native exports (addresses),
+        the variables the service's environment names (null: keel-stack's value, when it has one),
+        a step's own `environment` (`extra`), and PORT, INSTANCE_ID, REPLICA, DATA_DIR, ports."""
+        env = {k: v for k, v in self.base_env.items() if k in PASS_THROUGH or k.startswith("LC_")}
+        env.update(self.exports)
+        for items in (svc.env, extra or {}):
+            for k, v in items.items():
+                if v is not None:
+                    env[k] = expand_runtime(v, rt)
+                elif k in self.base_env:
+                    env[k] = self.base_env[k]
         env.update(rt)
         return env
 
@@ -482,7 +496,10 @@ class Supervisor:
             os.makedirs(os.path.join(prefix, d), exist_ok=True)
         rep = self.replicas[svc.name][0]
         ups = {u: [r.port for r in self.replicas[u]] for u in conf.get("upstreams", [])}
-        env = self.service_env(svc, rep.runtime())
+        # the template sees keel-stack's variables too (GATEWAY_ACCESS_LOG, INTERNAL_GATEWAY_PORT from
+        # the environment); nginx's process gets only its service environment
+        env = dict(self.base_env)
+        env.update(self.service_env(svc, rep.runtime()))
         access = env.get("GATEWAY_ACCESS_LOG") or os.path.join(prefix, "access.log")
         values = {k: v for k, v in env.items() if isinstance(v, str)}
         values["INTERNAL_GATEWAY_PORT"] = env.get("INTERNAL_GATEWAY_PORT") or INTERNAL_GATEWAY_PORT
@@ -513,12 +530,12 @@ class Supervisor:
             if step["creates"]:
                 if os.path.exists(expand_runtime(step["creates"], rt)):
                     continue
-            elif os.path.exists(marker):
+            elif not step.get("always") and os.path.exists(marker):
                 continue
             label = f"{svc.name}({kind})"
             self.say(f"{label}: {command_text(cmd)[:120].splitlines()[0]}")
             with open(rep.log_path, "ab") as logf:
-                proc = self.spawn(svc, expand_runtime(cmd, rt), rep.env())
+                proc = self.spawn(svc, expand_runtime(cmd, rt), self.service_env(svc, rt, step.get("environment")))
                 pump = threading.Thread(target=self.pump, args=(proc.stdout, logf, label), daemon=True)
                 pump.start()
                 while proc.poll() is None:
@@ -559,7 +576,9 @@ class Supervisor:
                 f"restarts {r.restarts}); last lines of {r.log_path}:")
         return [head] + [f"  | {line}" for line in r.log_tail()]
 
-    def wait_condition(self, name, cond):
+    def wait_condition(self, name, cond, completed_ok=False):
+        """completed_ok: a replica that ended with exit code 0 counts (a one-shot job that finished
+        while `up` waited: its health check may never have run)."""
         reps = self.replicas[name]
         self.waiting = f"{name} ({cond})"
         self.write_state()
@@ -574,13 +593,13 @@ class Supervisor:
 
         def pred():
             for r in reps:
-                if r.done.is_set() and not r.healthy.is_set():
+                if r.done.is_set() and not r.healthy.is_set() and not (completed_ok and r.exit_code == 0):
                     raise Failed(self._replica_report(r, "exited and will not be restarted"))
                 if r.failed_starts >= CRASH_LOOP_STARTS and not r.healthy.is_set():
                     raise Failed(self._replica_report(
                         r, f"keeps failing at start: exited {r.failed_starts} times in a row "
                            "before it was healthy"))
-            return all(r.healthy.is_set() for r in reps)
+            return all(r.healthy.is_set() or (completed_ok and r.done.is_set() and r.exit_code == 0) for r in reps)
 
         def unhealthy():
             return [line for r in reps if not r.healthy.is_set()
@@ -611,7 +630,7 @@ class Supervisor:
             reps = self.replicas[name]
             if all(r.done.is_set() and r.exit_code == 0 for r in reps):
                 continue  # a one-shot job that completed
-            if not self.wait_condition(name, "service_healthy"):
+            if not self.wait_condition(name, "service_healthy", completed_ok=True):
                 return False
         self.phase = "running"
         self.waiting = None

@@ -56,6 +56,28 @@ def db_name(svc):
     return svc.replace("-", "_")
 
 
+def compose_secrets():
+    """The x-secrets persist names of the default compose files."""
+    import yaml
+    names = []
+    for f in ("db.yaml", "app.yaml"):
+        with open(os.path.join(ROOT, "deploy", "compose", f)) as fh:
+            names += (yaml.safe_load(fh).get("x-secrets") or {}).get("persist") or []
+    return names
+
+
+SECRETS = compose_secrets()
+
+
+def read_secrets(var_dir):
+    return dict(line.split("=", 1) for line in read(os.path.join(var_dir, "secrets.env")).splitlines() if "=" in line)
+
+
+def operator_nats(port, var_dir):
+    """A NATS connection as keel-bus (the operator user of deploy/nats/auth.conf)."""
+    return Nats(port, "keel-bus", read_secrets(var_dir)["NATS_OPERATOR_PASSWORD"])
+
+
 def http(url, data=None, headers=None, method=None):
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
@@ -101,19 +123,42 @@ def free_ports(n):
 class Nats:
     """Just enough of the NATS client protocol for JetStream API requests and publishes."""
 
-    def __init__(self, port):
+    def __init__(self, port, user=None, password=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.f = self.sock.makefile("rb")
         info = self.f.readline()
         assert info.startswith(b"INFO "), info
         self.info = json.loads(info[5:])
-        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":false}\r\nPING\r\n')
+        connect = {"verbose": False, "pedantic": False, "headers": False}
+        if user:
+            connect.update({"user": user, "pass": password})
+        self.sock.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
         self.sid = 0
         while True:
             line = self.f.readline()
             if line.startswith(b"PONG"):
                 break
-            assert not line.startswith(b"-ERR"), line
+            if line.startswith(b"-ERR"):
+                self.close()
+                raise PermissionError(line.decode().strip())
+
+    def publish_error(self, subject, payload=b"x"):
+        """PUB then PING: the server's -ERR for the publish (None when it was accepted)."""
+        return self.error_of(f"PUB {subject} {len(payload)}\r\n".encode() + payload + b"\r\n")
+
+    def subscribe_error(self, subject):
+        self.sid += 1
+        return self.error_of(f"SUB {subject} {self.sid}\r\nUNSUB {self.sid}\r\n".encode())
+
+    def error_of(self, ops):
+        self.sock.sendall(ops + b"PING\r\n")
+        err = None
+        while True:
+            line = self.f.readline()
+            if line.startswith(b"PONG"):
+                return err
+            if line.startswith(b"-ERR"):
+                err = line.decode().strip()
 
     def request(self, subject, payload):
         """PUB with a reply inbox; returns the decoded JSON answer."""
@@ -253,7 +298,9 @@ services:
     def test_default_files_parse(self):
         env = {k: v for k, v in os.environ.items() if k not in
                ("COMPOSE_PROFILES", "TELEGRAM_API_BASE", "NATS_NODES", "BUS_REPLICAS", "NATS_URL")}
-        env.update(KEEL_SERVICE_TOKEN="t", TELEGRAM_BOT_TOKEN="b")
+        env.update({k: f"s-{k}" for k in SECRETS})
+        for k in ("PG_POOL_SIZE", "PG_MAX_CONNECTIONS", "PG_RESERVED_CONNECTIONS"):
+            env.pop(k, None)
 
         def config(*args, **extra):
             r = subprocess.run([KEEL_STACK, "--var-dir", tempfile.gettempdir(), *args],
@@ -277,12 +324,32 @@ services:
             self.assertEqual(sv["depends_on"]["nats"], {"condition": "service_healthy"}, svc)
             self.assertEqual(sv["deploy"]["replicas"], 2)
             self.assertEqual(sv["x-native"]["command"], [f"build/release/services/{svc}/keel-{svc}"])
-            self.assertIn(f"dbname={svc} user={svc} password={svc}", sv["x-native"]["environment"]["PG_DSN"])
+            up = svc.upper()
+            self.assertIn(f"dbname={svc} user={svc} password=s-{up}_DB_PASSWORD", sv["x-native"]["environment"]["PG_DSN"])
+            self.assertIn(f"password=s-{up}_DB_PASSWORD", sv["environment"]["PG_DSN"])
+            self.assertEqual((sv["environment"]["NATS_USER"], sv["environment"]["NATS_PASSWORD"]),
+                             (svc, f"s-NATS_{up}_PASSWORD"))
+            self.assertEqual(sv["environment"]["REDIS_PASSWORD"], "s-REDIS_PASSWORD")
+            self.assertEqual(sv["environment"]["PG_POOL_SIZE"], "8")
+            self.assertEqual("AUTH_KEY_ENCRYPTION_KEY" in sv["environment"], svc == "auth")
+            self.assertEqual("TELEGRAM_BOT_TOKEN" in sv["environment"], svc == "notifications")
             self.assertIn(svc, doc["services"]["gateway"]["depends_on"])
             self.assertIn(svc, doc["services"]["gateway"]["x-native"]["nginx"]["upstreams"])
             self.assertIn(f"upstream {svc} {{", doc["services"]["gateway"]["environment"]["UPSTREAMS"])
-            self.assertTrue(any(f"-v svc={svc} " in step for step in doc["services"]["postgres"]["x-native"]["post_start"]))
-            self.assertIn(f"-v svc={svc} ", doc["services"]["postgres-init"]["command"][2])
+            # postgres makes a role + database for each <SVC>_DB_PASSWORD it is given
+            step = doc["services"]["postgres"]["x-native"]["post_start"][0]
+            self.assertEqual(step["environment"][f"{up}_DB_PASSWORD"], f"s-{up}_DB_PASSWORD")
+            self.assertTrue(step["always"])
+            self.assertEqual(doc["services"]["postgres-init"]["environment"][f"{up}_DB_PASSWORD"], f"s-{up}_DB_PASSWORD")
+            self.assertEqual(doc["services"]["nats"]["environment"][f"NATS_{up}_PASSWORD"], f"s-NATS_{up}_PASSWORD")
+            self.assertNotIn(f"{up}_DB_PASSWORD", doc["services"]["postgres"]["environment"])
+        # no secret on any command line: passwords are in environments and config files only
+        for name, sv in doc["services"].items():
+            xn = sv.get("x-native") or {}
+            steps = [st.get("cmd") if isinstance(st, dict) else st for st in (xn.get("init") or []) + (xn.get("post_start") or [])]
+            for cmd in [sv.get("command"), xn.get("command"), (sv.get("healthcheck") or {}).get("test")] + steps:
+                for k in SECRETS:
+                    self.assertNotIn(f"s-{k}", json.dumps(cmd), (name, cmd))
         orders = doc["services"]["orders"]
         self.assertEqual(orders["environment"]["CATALOG_URL"], "http://catalog:8080")
         self.assertEqual(orders["x-native"]["environment"]["CATALOG_URL"], "http://127.0.0.1:8081/catalog")
@@ -301,6 +368,30 @@ services:
         # with TELEGRAM_API_BASE set, no fake
         doc, trailer = config("config", TELEGRAM_API_BASE="https://api.telegram.org")
         self.assertNotIn("telegram-fake", trailer)
+
+    def test_pg_connection_budget(self):
+        """The services' pools must fit under PostgreSQL's max_connections: up and config refuse
+        (exit 2) a stack that cannot, naming the numbers and the variables; nothing starts."""
+        env = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROFILES", "TELEGRAM_API_BASE", "PG_POOL_SIZE",
+                                                               "PG_MAX_CONNECTIONS", "PG_RESERVED_CONNECTIONS")}
+        env.update({k: f"s-{k}" for k in SECRETS})
+        with tempfile.TemporaryDirectory() as d:
+            def run(*args, **extra):
+                return subprocess.run([KEEL_STACK, "--var-dir", d, *args], env=dict(env, **extra),
+                                      capture_output=True, text=True, timeout=20)
+            self.assertEqual(run("config").returncode, 0)
+            n = len(SERVICES)
+            r = run("up", "-d", PG_POOL_SIZE="16")
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn(f"need {n * 2 * 16} (", r.stderr)
+            self.assertIn(f"+ 10 reserved for operators (PG_RESERVED_CONNECTIONS) = {n * 32 + 10} > max_connections 200 "
+                          "(PG_MAX_CONNECTIONS). Lower PG_POOL_SIZE (now 16 per replica", r.stderr)
+            self.assertIn("orders 2x16", r.stderr)
+            self.assertIn("nothing was started", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "stack.json")))
+            self.assertEqual(run("config", PG_POOL_SIZE="16").returncode, 2)
+            self.assertEqual(run("config", PG_POOL_SIZE="16", PG_MAX_CONNECTIONS=str(n * 32 + 10)).returncode, 0)
+            self.assertEqual(run("config", PG_MAX_CONNECTIONS=str(n * 16 + 9)).returncode, 2)   # 8 each + 10
 
     def test_profiles(self):
         text = """
@@ -388,8 +479,15 @@ class NginxTest(unittest.TestCase):
   gateway:
     x-native:
       port: 18080
+      ports: {{TLS_PORT: 18443}}
+      environment: {{TLS_CERT: "${{KEEL_VAR_DIR}}/tls/server.crt", TLS_KEY: "${{KEEL_VAR_DIR}}/tls/server.key"}}
       nginx: {{template: deploy/nginx/gateway.conf.template, upstreams: [{", ".join(self.SERVICES)}]}}
-""")
+""", env={"KEEL_VAR_DIR": "/tmp/keel-stack-nginx-test"})
+        tls = "/tmp/keel-stack-nginx-test/tls"
+        self.addCleanup(shutil.rmtree, os.path.dirname(tls), True)
+        subprocess.run(["/bin/sh", os.path.join(ROOT, "deploy/nginx/make-tls"), tls], check=True, capture_output=True)
+        self.assertEqual(os.stat(os.path.join(tls, "ca.key")).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(tls).st_mode & 0o777, 0o700)
         with tempfile.TemporaryDirectory() as d:
             env = {k: v for k, v in os.environ.items() if k != "INTERNAL_GATEWAY_PORT"}
             sup = Supervisor(svcs, order, ROOT, d, env, echo=False)
@@ -403,6 +501,8 @@ class NginxTest(unittest.TestCase):
                     self.assertIn(f"location /api/{s}/ {{\n            proxy_pass http://{s};", conf)
             self.assertIn("location = /api/orders {", conf)
             self.assertIn("listen 127.0.0.1:18080", conf)
+            self.assertIn("listen 127.0.0.1:18443 ssl", conf)
+            self.assertIn(f"ssl_certificate     {tls}/server.crt;", conf)
             self.assertIn("listen 127.0.0.1:8081 ", conf)   # the internal server; default port
             self.assertIn(f"pid {d}/nginx/nginx.pid;", conf)
             self.assertNotIn("${", conf)
@@ -807,12 +907,15 @@ FAKE_SERVICE = r"""#!/usr/bin/python3
 # stand-in for a keel service binary: the env contract, the bus, /healthz, /readyz, JSON answers
 import http.server, json, os, signal, socket, subprocess, sys, urllib.parse, urllib.request
 name = os.path.basename(sys.argv[0]).replace("keel-", "")
-for k in ("PORT", "INSTANCE_ID", "PG_DSN", "REDIS_HOST", "REDIS_PORT", "KEEL_SERVICE_TOKEN", "NATS_URL", "BUS_REPLICAS"):
+for k in ("PORT", "INSTANCE_ID", "PG_DSN", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "KEEL_SERVICE_TOKEN",
+          "NATS_URL", "NATS_USER", "NATS_PASSWORD", "BUS_REPLICAS"):
     if not os.environ.get(k):
         sys.exit(f"missing {k}")
+assert os.environ["NATS_USER"] == name, os.environ["NATS_USER"]
 if name != "auth":
     assert os.environ["AUTH_JWKS_URL"].endswith("/api/auth/.well-known/jwks.json")
-for k in {"orders": ["CATALOG_URL"], "notifications": ["TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN"]}.get(name, []):
+for k in {"orders": ["CATALOG_URL"], "notifications": ["TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN"],
+          "auth": ["AUTH_KEY_ENCRYPTION_KEY"]}.get(name, []):
     if not os.environ.get(k):
         sys.exit(f"missing {k}")
 # the bus is up before any service: every node of NATS_URL greets with INFO
@@ -844,6 +947,7 @@ class H(http.server.BaseHTTPRequestHandler):
                            "method": self.command, "request_id": self.headers.get("X-Request-Id"), "env": ENV}).encode()
         self.send_response(502 if "fail=502" in self.path else 200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Content-Type-Options", "nosniff")   # as the keel services do
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -857,7 +961,24 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 # what a developer's environment might hold and these tests must not inherit
 FOREIGN_ENV = ("KEEL_SERVICE_TOKEN", "AUTH_ADMIN_PASSWORD", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN",
                "COMPOSE_PROFILES", "NATS_URL", "NATS_NODES", "BUS_REPLICAS", "GATEWAY_ACCESS_LOG",
-               "NATS_CLUSTER_PORT", "KEEL_VAR_DIR")
+               "NATS_CLUSTER_PORT", "KEEL_VAR_DIR", "PG_POOL_SIZE", "PG_MAX_CONNECTIONS", "PG_RESERVED_CONNECTIONS",
+               "GATEWAY_TLS_PORT", "NATS_USER", "NATS_PASSWORD") + tuple(SECRETS)
+
+# which generated secrets each process may hold (the rest must not reach it)
+def allowed_secrets(svc):
+    if svc == "nats":
+        return {k for k in SECRETS if k.startswith("NATS_") and k.endswith("_PASSWORD")}
+    if svc == "telegram-fake":
+        return {"TELEGRAM_BOT_TOKEN"}
+    if svc in SERVICES:
+        up = db_name(svc).upper()
+        return {f"{up}_DB_PASSWORD", f"NATS_{up}_PASSWORD", "REDIS_PASSWORD", "KEEL_SERVICE_TOKEN"} | \
+            ({"AUTH_KEY_ENCRYPTION_KEY"} if svc == "auth" else set()) | \
+            ({"TELEGRAM_BOT_TOKEN"} if svc == "notifications" else set()) | \
+            ({"PAYMENT_PROVIDER_SECRET"} if svc == "payments" else set())
+    if svc == "payment-provider-fake":
+        return {"PAYMENT_PROVIDER_SECRET"}
+    return set()   # postgres, redis (it unsets REDIS_PASSWORD once its config file has it), gateway
 
 
 def stack_logs(s):
@@ -881,7 +1002,7 @@ class NatsClusterTest(unittest.TestCase):
                 db = yaml.safe_load(f)
             path = os.path.join(d, "nats.yaml")
             with open(path, "w") as f:
-                yaml.safe_dump({"x-profiles": db["x-profiles"],
+                yaml.safe_dump({"x-profiles": db["x-profiles"], "x-secrets": db["x-secrets"],
                                 "services": {k: db["services"][k] for k in ("nats", "nats-2", "nats-3")}}, f)
             base = free_ports(9)
             s = Stack([path], os.path.join(d, "var"))
@@ -917,8 +1038,12 @@ class NatsClusterTest(unittest.TestCase):
             self.assertEqual(len(leaders), 1)
             self.assertIn(leaders.pop(), {"nats-1", "nats-2", "nats-3"})
 
+            # authorization in a cluster (2.9.10: no `accounts` block, CVE-2023-47090): no anonymous client
+            for i in range(3):
+                with self.assertRaisesRegex(PermissionError, "Authorization Violation"):
+                    Nats(base + i)
             # a stream with 3 replicas works; it keeps taking messages while a node restarts
-            nc = Nats(base)
+            nc = operator_nats(base, s.var_dir)
             try:
                 r = nc.js("STREAM.CREATE.KEELTEST", {"name": "KEELTEST", "subjects": ["keeltest.>"],
                                                     "storage": "file", "num_replicas": 3})
@@ -936,7 +1061,7 @@ class NatsClusterTest(unittest.TestCase):
                         return nc.js("STREAM.INFO.KEELTEST").get("cluster", {}).get("leader") not in (None, "")
                     except OSError:   # a timed-out socket file cannot be read again: reconnect
                         nc.close()
-                        nc = Nats(base)
+                        nc = operator_nats(base, s.var_dir)
                         return False
                 self.assertTrue(s.wait(has_leader, timeout=30), s.run("ps").stdout)
                 self.assertEqual(nc.request("keeltest.a", b"two")["seq"], 2)
@@ -970,7 +1095,7 @@ class FullSystemTest(unittest.TestCase):
                     f.write(FAKE_SERVICE)
                 os.chmod(path, 0o755)
             ports = {k: str(free_port()) for k in ("PG_PORT", "REDIS_PORT", "GATEWAY_PORT", "INTERNAL_GATEWAY_PORT",
-                                                    "NATS_PORT", "NATS_MONITOR_PORT")}   # cluster port: auto
+                                                    "NATS_PORT", "NATS_MONITOR_PORT", "GATEWAY_TLS_PORT")}   # cluster port: auto
             s = Stack([], os.path.join(d, "var"))
             for k in FOREIGN_ENV:
                 s.env.pop(k, None)
@@ -980,6 +1105,8 @@ class FullSystemTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr + stack_logs(s))
                 self.assertRegex(r.stdout, r"auth admin password: \S+")
                 secrets = read(os.path.join(s.var_dir, "secrets.env"))
+                generated = read_secrets(s.var_dir)
+                self.assertEqual(sorted(generated), sorted(SECRETS))
                 self.assertIn("KEEL_SERVICE_TOKEN=", secrets)
                 bot_token = re.search(r"(?m)^TELEGRAM_BOT_TOKEN=(\S+)$", secrets).group(1)
                 self.assertNotIn("ADMIN", secrets)
@@ -999,18 +1126,56 @@ class FullSystemTest(unittest.TestCase):
                 owner = subprocess.run(["ps", "-o", "user=", "-p", str(pg["pid"])], capture_output=True, text=True)
                 self.assertEqual(owner.stdout.strip(), "postgres")
                 psql = ["/usr/lib/postgresql/15/bin/psql", "-X", "-At", "-c"]
-                dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname=catalog user=catalog password=catalog"
-                q = subprocess.run(psql + ["select count(*), current_setting('fsync') from products", dsn],
-                                   capture_output=True, text=True)
-                self.assertEqual(q.stdout.strip(), "12|on", q.stderr)
-                for svc in SERVICES:
+
+                def pg_env(db, password):   # the password in psql's environment, not on its command line
+                    return dict(os.environ, PGHOST="127.0.0.1", PGPORT=ports["PG_PORT"], PGDATABASE=db, PGUSER=db,
+                                PGPASSWORD=password)
+                catalog_pw = generated["CATALOG_DB_PASSWORD"]
+                q = subprocess.run(psql + ["select count(*), current_setting('fsync'), current_setting('max_connections') "
+                                           "from products"], env=pg_env("catalog", catalog_pw), capture_output=True, text=True)
+                self.assertEqual(q.stdout.strip(), "12|on|200", q.stderr)
+                for svc in SERVICES:   # each role has its generated password; its name is no longer one
                     db = db_name(svc)
-                    dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname={db} user={db} password={db}"
-                    q = subprocess.run(psql + ["select current_user || '@' || current_database()", dsn],
-                                       capture_output=True, text=True)
+                    q = subprocess.run(psql + ["select current_user || '@' || current_database()"],
+                                       env=pg_env(db, generated[f"{db.upper()}_DB_PASSWORD"]), capture_output=True, text=True)
                     self.assertEqual(q.stdout.strip(), f"{db}@{db}", q.stderr)
-                r2 = subprocess.run(["redis-cli", "-p", ports["REDIS_PORT"], "ping"], capture_output=True, text=True)
+                    q = subprocess.run(psql + ["select 1"], env=pg_env(db, db), capture_output=True, text=True)
+                    self.assertIn("password authentication failed", q.stderr)
+                # Redis wants its password (requirepass from var/redis/redis.conf, mode 600)
+                r2 = subprocess.run(["redis-cli", "-p", ports["REDIS_PORT"], "ping"], capture_output=True, text=True,
+                                    env={k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"})
+                self.assertIn("NOAUTH", r2.stdout + r2.stderr)
+                r2 = subprocess.run(["redis-cli", "-p", ports["REDIS_PORT"], "set", "k", "v"], capture_output=True, text=True,
+                                    env={k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"})
+                self.assertIn("NOAUTH", r2.stdout + r2.stderr)
+                r2 = subprocess.run(["redis-cli", "-p", ports["REDIS_PORT"], "ping"], capture_output=True, text=True,
+                                    env=dict(os.environ, REDISCLI_AUTH=generated["REDIS_PASSWORD"]))
                 self.assertEqual(r2.stdout.strip(), "PONG")
+                self.assertEqual(os.stat(os.path.join(s.var_dir, "redis", "redis.conf")).st_mode & 0o777, 0o600)
+
+                # every secret only where it is needed: no process keel-stack started holds another in its
+                # environment, and none is on any command line (ps)
+                values = {v: k for k, v in generated.items()}
+                for name, sv in st["services"].items():
+                    for rep in sv["replicas"]:
+                        with open(f"/proc/{rep['pid']}/environ", "rb") as f:
+                            environ = f.read().decode(errors="replace").split("\0")
+                        held = {values[e.split("=", 1)[1]] for e in environ if "=" in e and e.split("=", 1)[1] in values}
+                        held |= {k for e in environ for v, k in values.items() if v in e}   # inside a DSN
+                        self.assertLessEqual(held, allowed_secrets(name), (name, held - allowed_secrets(name)))
+                        if name in SERVICES:
+                            self.assertIn(f"NATS_{db_name(name).upper()}_PASSWORD", held)
+                for pid in os.listdir("/proc"):
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            cmdline = f.read().decode(errors="replace")
+                    except OSError:
+                        continue
+                    for v, k in values.items():
+                        self.assertNotIn(v, cmdline, (pid, k))
+                for m in os.listdir(os.path.join(s.var_dir, "markers")):   # they hold the steps' commands
+                    for v, k in values.items():
+                        self.assertNotIn(v, read(os.path.join(s.var_dir, "markers", m)), (m, k))
 
                 # NATS: one JetStream node, data under var/nats, healthy, listening on loopback only
                 self.assertEqual(json.loads(http(monitor + "/healthz?js-enabled-only=true")[2]), {"status": "ok"})
@@ -1021,13 +1186,48 @@ class FullSystemTest(unittest.TestCase):
                 jsz = json.loads(http(monitor + "/jsz")[2])
                 self.assertEqual(jsz["config"]["store_dir"], os.path.join(s.var_dir, "nats", "nats-1", "jetstream"))
                 self.assertEqual(jsz["config"]["max_memory"], 256 << 20)
-                nc = Nats(int(ports["NATS_PORT"]))
+                nc = operator_nats(int(ports["NATS_PORT"]), s.var_dir)
                 try:
                     r3 = nc.js("STREAM.CREATE.KEELTEST", {"name": "KEELTEST", "subjects": ["keeltest.>"], "storage": "file"})
                     self.assertNotIn("error", r3)
                     self.assertEqual(nc.request("keeltest.x", b"kept")["seq"], 1)
                 finally:
                     nc.close()
+                # NATS wants a user; a service's publishes only its own domain's events
+                with self.assertRaisesRegex(PermissionError, "Authorization Violation"):
+                    Nats(int(ports["NATS_PORT"]))
+                with self.assertRaisesRegex(PermissionError, "Authorization Violation"):
+                    Nats(int(ports["NATS_PORT"]), "orders", generated["NATS_PAYMENTS_PASSWORD"])
+                nc = Nats(int(ports["NATS_PORT"]), "orders", generated["NATS_ORDERS_PASSWORD"])
+                try:
+                    self.assertIn("Permissions Violation for Publish", nc.publish_error("payments.payment_captured.v1") or "")
+                    self.assertIn("Permissions Violation for Publish", nc.publish_error("keeltest.x") or "")
+                    self.assertIn("Permissions Violation for Publish", nc.publish_error("keel.registry.payments") or "")
+                    for ok in ("orders.order_placed.v1", "trail.abc", "dlq.orders.order_placed.v1", "keel.registry.orders"):
+                        self.assertIsNone(nc.publish_error(ok), ok)
+                    self.assertEqual(nc.js("STREAM.INFO.KEELTEST")["state"]["messages"], 1)   # $JS.API.> allowed
+                    self.assertIn("Permissions Violation for Subscription", nc.subscribe_error("payments.>") or "")
+                    self.assertIn("Permissions Violation for Subscription", nc.subscribe_error(">") or "")
+                    self.assertIsNone(nc.subscribe_error("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.PAYMENTS.orders-x"))
+                finally:
+                    nc.close()
+
+                # the gateway over TLS with the local CA: the same routes, HSTS only there
+                import ssl
+                tls_dir = os.path.join(s.var_dir, "tls")
+                self.assertEqual(os.stat(os.path.join(tls_dir, "ca.key")).st_mode & 0o777, 0o600)
+                self.assertIn(f"https://localhost:{ports['GATEWAY_TLS_PORT']}/api/catalog/products (CA: {tls_dir}/ca.crt)",
+                              r.stdout)
+                ctx = ssl.create_default_context(cafile=os.path.join(tls_dir, "ca.crt"))
+                for host in ("localhost", "127.0.0.1"):
+                    with urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)) \
+                            .open(f"https://{host}:{ports['GATEWAY_TLS_PORT']}/api/catalog/products", timeout=5) as resp:
+                        self.assertEqual(json.loads(resp.read())["service"], "catalog")
+                        self.assertEqual(resp.headers["Strict-Transport-Security"], "max-age=31536000")
+                        self.assertEqual(resp.headers.get_all("X-Content-Type-Options"), ["nosniff"])   # once
+                        self.assertEqual(resp.headers["Referrer-Policy"], "no-referrer")
+                with self.assertRaises(urllib.error.URLError):   # not trusted without the CA
+                    OPENER.open(f"https://localhost:{ports['GATEWAY_TLS_PORT']}/nginx-static", timeout=5)
 
                 # the services' bus settings
                 gw = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
@@ -1074,6 +1274,8 @@ class FullSystemTest(unittest.TestCase):
                 code, hdr, body = http(gw + "/api/auth/.well-known/jwks.json")
                 self.assertEqual((code, json.loads(body)["service"]), (200, "auth"))
                 self.assertTrue(hdr.get("X-Request-Id"))
+                self.assertEqual((hdr.get("X-Content-Type-Options"), hdr.get("Referrer-Policy")), ("nosniff", "no-referrer"))
+                self.assertNotIn("Strict-Transport-Security", hdr)   # plain HTTP: no HSTS
                 for path in ("/nope", "/internal/x", "/api/catalog/internal/reserve", "/api/auth/internal",
                              "/api/orders/internal/x", "/catalog/internal/products"):
                     code, hdr, body = http(gw + path)
@@ -1125,7 +1327,7 @@ class FullSystemTest(unittest.TestCase):
                 self.assertTrue(s.wait(lambda: s.replica("nats", 1)["pid"] not in (None, old)
                                        and s.replica("nats", 1)["health"] == "healthy"), s.run("ps").stdout)
                 self.assertEqual(s.replica("nats", 1)["restarts"], 1)
-                nc = Nats(int(ports["NATS_PORT"]))
+                nc = operator_nats(int(ports["NATS_PORT"]), s.var_dir)
                 try:
                     self.assertEqual(nc.js("STREAM.INFO.KEELTEST")["state"]["messages"], 1)
                 finally:
@@ -1141,10 +1343,11 @@ class FullSystemTest(unittest.TestCase):
                 r = s.run("up", "-d", "--timeout", "30", timeout=60)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr + stack_logs(s))
                 self.assertNotIn("admin password", r.stdout)
-                dsn = f"host=127.0.0.1 port={ports['PG_PORT']} dbname=catalog user=catalog password=catalog"
-                q = subprocess.run(psql + ["select count(*) from products", dsn], capture_output=True, text=True)
+                q = subprocess.run(psql + ["select count(*) from products"], env=pg_env("catalog", catalog_pw),
+                                   capture_output=True, text=True)
                 self.assertEqual(q.stdout.strip(), "12")
-                nc = Nats(int(ports["NATS_PORT"]))
+                self.assertEqual(read_secrets(s.var_dir), generated)   # the same secrets
+                nc = operator_nats(int(ports["NATS_PORT"]), s.var_dir)
                 try:
                     self.assertEqual(nc.js("STREAM.INFO.KEELTEST")["state"]["messages"], 1)
                 finally:

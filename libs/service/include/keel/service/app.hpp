@@ -22,11 +22,12 @@ namespace keel::service {
 /// Settings every service reads from its environment (defaults in brackets):
 /// PORT [8080], HOST [127.0.0.1], INSTANCE_ID [<service>-<pid>], IO_THREADS [cores],
 /// LOG_LEVEL [info], ACCESS_LOG [true], DRAIN_TIMEOUT_MS [10000], PG_DSN (required),
-/// PG_POOL_SIZE [16], REDIS_HOST [127.0.0.1], REDIS_PORT [6379],
-/// KEEL_SERVICE_TOKEN (required: guards /internal routes), MAX_BODY_BYTES [1048576],
-/// MAX_CONNECTIONS [10000]; and the event bus's (see keel::bus::ReadBusSettings):
+/// PG_POOL_SIZE [16], PG_STATEMENT_TIMEOUT_MS [15000], PG_LOCK_TIMEOUT_MS [5000],
+/// PG_IDLE_IN_TX_TIMEOUT_MS [60000] (0 = off; see pg::PoolOptions), REDIS_HOST [127.0.0.1],
+/// REDIS_PORT [6379], KEEL_SERVICE_TOKEN (required: guards /internal routes), MAX_BODY_BYTES
+/// [1048576], MAX_CONNECTIONS [10000]; and the event bus's (see keel::bus::ReadBusSettings):
 /// NATS_URL, BUS_REPLICAS, BUS_RETENTION_S, BUS_STREAM_MAX_BYTES, BUS_DUPLICATE_WINDOW_S,
-/// BUS_RELAY_POLL_MS, BUS_TRAIL.
+/// BUS_RELAY_POLL_MS, BUS_RELAY_LEASE_MS, BUS_TRAIL.
 struct CommonSettings {
     std::string service;
     std::string instance_id;
@@ -37,6 +38,9 @@ struct CommonSettings {
     std::chrono::milliseconds drain_timeout{10'000};
     std::string pg_dsn;
     std::size_t pg_pool_size = 16;
+    std::chrono::milliseconds pg_statement_timeout{15'000};
+    std::chrono::milliseconds pg_lock_timeout{5'000};
+    std::chrono::milliseconds pg_idle_in_transaction_timeout{60'000};
     std::string redis_host;
     std::uint16_t redis_port = 6379;
     std::string service_token;

@@ -37,7 +37,11 @@ private:
 class RedisServer final {
 public:
     static RedisServer& Shared();
+    /// A server of its own that requires `password` (requirepass, from its config file).
+    explicit RedisServer(std::string password);
     ~RedisServer();
+    RedisServer(const RedisServer&) = delete;
+    RedisServer& operator=(const RedisServer&) = delete;
     std::uint16_t Port() const { return port_; }
     void Restart();
 
@@ -47,6 +51,7 @@ private:
     void Stop();
 
     std::string dir_;
+    std::string password_;
     std::uint16_t port_ = 0;
     pid_t pid_ = -1;
 };
@@ -56,7 +61,13 @@ private:
 class NatsServer final {
 public:
     static NatsServer& Shared();
+    /// A server of its own with `extra_config` added to its config file, e.g. an
+    /// `authorization { users = [...] }` block (deploy/nats/auth.conf). The server inherits
+    /// the test's environment: $VARIABLES in the config come from it.
+    explicit NatsServer(std::string extra_config);
     ~NatsServer();
+    NatsServer(const NatsServer&) = delete;
+    NatsServer& operator=(const NatsServer&) = delete;
     std::uint16_t Port() const { return port_; }
     std::string Url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
     /// Stops (SIGTERM, or SIGKILL when `kill`) and starts again on the same port and store.
@@ -68,6 +79,7 @@ private:
     void Stop(int signal);
 
     std::string dir_;
+    std::string extra_config_;
     std::uint16_t port_ = 0;
     pid_t pid_ = -1;
 };
