@@ -3,7 +3,7 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-.PHONY: all bootstrap configure build run stop test test-debug format format-check lint bench clean
+.PHONY: all bootstrap configure build run stop test test-faults test-debug format format-check lint bench fuzz clean
 
 all: build
 
@@ -26,7 +26,11 @@ stop:
 	tools/stack/keel-stack down
 
 test: build format-check
-	cd $(BUILD) && ctest --output-on-failure --timeout 900
+	cd $(BUILD) && ctest --output-on-failure --timeout 900 -LE faults
+
+# The fault experiments (tests/faults): minutes of outages on a whole stack.
+test-faults: build
+	cd $(BUILD) && ctest --output-on-failure -L faults
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-debug:
@@ -43,6 +47,16 @@ format-check:
 lint: configure
 	@command -v clang-tidy-19 >/dev/null || scripts/bootstrap scripts/packages-lint.txt
 	scripts/lint $(BUILD)
+
+# libFuzzer harnesses of fuzz/ (clang-14, ASan+UBSan, preset fuzz: only they and the
+# libraries they link are built), each for FUZZ_SECONDS over a copy of its corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 4096
+fuzz:
+	@scripts/bootstrap scripts/packages-fuzz.txt
+	@test -f build/fuzz/CMakeCache.txt || cmake --preset fuzz
+	cmake --build build/fuzz --target keel_fuzz_all -j $(JOBS)
+	fuzz/run build/fuzz $(FUZZ_SECONDS) $(FUZZ_MAX_LEN)
 
 bench: build
 	bench/run-foundation --build $(BUILD)
