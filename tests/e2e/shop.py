@@ -54,11 +54,11 @@ class Shop:
 
     def keel_bus(self, *args, check=True, timeout=60):
         """keel-bus with the operator's NATS identity, as an operator runs it on this stack."""
-        env = dict(os.environ, NATS_URL=self.stack.nats_url, KEEL_VAR_DIR=self.stack.var_dir)
-        sec = self.secrets()
-        for k in ("NATS_OPERATOR_USER", "NATS_OPERATOR_PASSWORD"):
-            if k in sec:
-                env[k] = sec[k]
+        # As on a `make run` machine: the stack's secrets (the operator's NATS password, the
+        # services' database passwords for the outbox commands) and its ports.
+        env = dict(os.environ, NATS_URL=self.stack.nats_url, KEEL_VAR_DIR=self.stack.var_dir,
+                   PG_PORT=str(self.stack.pg_port))
+        env.update(self.secrets())
         p = subprocess.run([self.keel_bus_bin, *args], env=env, capture_output=True, text=True,
                            timeout=timeout)
         if check and p.returncode != 0:
