@@ -16,11 +16,12 @@ import signal
 import sys
 import time
 import unittest
+import uuid
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from shop import Shop, SteadyOrders, wait_for  # noqa: E402
-from stack_fixture import Stack  # noqa: E402
+from stack_fixture import REPO, Stack  # noqa: E402
 
 OUTAGE_S = float(os.environ.get("FAULT_OUTAGE_S", "30"))
 RATE = float(os.environ.get("FAULT_RATE", "10"))
@@ -188,6 +189,44 @@ class E_WipedJetStream(unittest.TestCase):
                f"the republish")
         self.assertEqual(sorted(o["status"] for o in final.values()), ["CONFIRMED"] * len(orders))
         SHOP.check_money()
+
+
+class F_NewerProducer(unittest.TestCase):
+    def test_an_event_written_with_a_newer_compatible_schema_is_consumed(self):
+        """A producer on a newer version during a rolling deploy: keel-bus publishes
+        auth.user_registered.v1 written with the schema plus a field with a default, and
+        registers that schema as a new producer does. account, which embeds only the
+        current version, looks the writer's schema up, resolves it and makes the profile."""
+        with open(os.path.join(REPO, "schemas", "auth.user_registered.v1.avsc")) as f:
+            schema = json.load(f)
+        schema["fields"].append({"name": "referrer", "type": "string", "default": ""})
+        path = os.path.join(STACK.var_dir, "user_registered_next.avsc")
+        with open(path, "w") as f:
+            json.dump(schema, f)
+        dead_before = len(SHOP.dead_letters())
+        user_id = str(uuid.uuid4())
+        event = {"user_id": user_id, "email": f"next-{user_id[:8]}@example.com",
+                 "registered_at": int(time.time() * 1000), "referrer": "rolling-deploy"}
+        out = json.loads(SHOP.keel_bus("publish", "auth.user_registered.v1", json.dumps(event),
+                                       "--schema", path).stdout)
+        admin = SHOP.admin_token()
+        t0 = time.monotonic()
+        profile = wait_for("account to make the profile", lambda: (
+            lambda r: r.json() if r.status == 200 else None)(
+            STACK.request("GET", f"/api/account/users/{user_id}", token=admin)), 30, every=0.5)
+        figure(f"newer producer schema {out['fingerprint']}: consumed by account in "
+               f"{time.monotonic() - t0:.1f}s, {len(SHOP.dead_letters()) - dead_before} dead letters")
+        self.assertEqual(profile["email"], event["email"])
+        self.assertEqual(len(SHOP.dead_letters()) - dead_before, 0)
+        # a schema the consumers could not read is refused before anything is published
+        bad = dict(schema, fields=[f for f in schema["fields"] if f["name"] != "email"] +
+                   [{"name": "nickname", "type": "string"}])
+        with open(path, "w") as f:
+            json.dump(bad, f)
+        p = SHOP.keel_bus("publish", "auth.user_registered.v1", json.dumps(event), "--schema", path,
+                          check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not compatible", p.stderr)
 
 
 def setUpModule():

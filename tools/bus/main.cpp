@@ -118,6 +118,10 @@ Command AddPublish(CLI::App& app) {
     publish->add_option("topic", options->topic, "Topic")->required();
     publish->add_option("payload", options->payload, "The payload as JSON")->required();
     publish->add_option("--correlation-id", options->correlation_id, "Default: a new UUIDv7");
+    publish->add_option("--schema", options->schema_file,
+                        "Write with this version of the topic's schema (an .avsc file the "
+                        "current one can read), registered for consumers first: rehearses a "
+                        "producer on a new version");
     return {publish,
             [options](const std::string& server) { return bt::Publish(server, *options); }};
 }

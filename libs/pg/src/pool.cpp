@@ -1,6 +1,7 @@
 #include <keel/pg/pool.hpp>
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <deque>
 #include <mutex>
@@ -129,6 +130,18 @@ Task<void> Pool::Transaction(std::function<Task<void>(Connection&)> body) {
         co_return;
     } catch (...) {
         failure = std::current_exception();
+    }
+    // A cancelled coroutine (a handler deadline) cannot wait for a ROLLBACK either: the
+    // lease closes the connection, still in its transaction, and the server rolls back.
+    bool cancelled = false;
+    try {
+        std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& e) {
+        cancelled = e.code() == asio::error::operation_aborted;
+    } catch (...) {
+    }
+    if (cancelled) {
+        std::rethrow_exception(failure);
     }
     if (!lease->Broken()) {
         try {

@@ -45,6 +45,7 @@ struct PublishOptions {
     std::string topic;
     std::string payload;
     std::string correlation_id;
+    std::string schema_file;  // write with this version of the topic's schema (registered)
 };
 int Publish(const std::string& server, const PublishOptions& options);
 

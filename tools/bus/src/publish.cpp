@@ -1,11 +1,15 @@
-// keel-bus publish: one event, validated and encoded with the embedded schemas, with the
+// keel-bus publish: one event, validated and encoded with the embedded schemas (or with
+// another version given by --schema, registered first as a newer producer does), with the
 // envelope headers and trail record the bus gives its own events.
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <sstream>
 
 #include <keel/bus/codec.hpp>
 #include <keel/bus/envelope.hpp>
@@ -41,6 +45,46 @@ std::string TrailRecord(const bus::Envelope& e, const bus::Hop& hop) {
     return record + ",\"hop\":" + bus::HopToJson(hop) + "}";
 }
 
+std::string ReadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw UsageError("cannot read the schema file " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// A codec that writes `topic` with the schema in `path`, after checking that the
+// consumers' current schema (the embedded one) can read what it writes.
+std::unique_ptr<bus::Codec> CodecOf(const std::string& topic, const std::string& path,
+                                    std::string* text) {
+    *text = ReadFile(path);
+    const bus::SchemaSource writer{topic, *text};
+    std::unique_ptr<bus::Codec> codec;
+    try {
+        codec = std::make_unique<bus::Codec>(std::span<const bus::SchemaSource>(&writer, 1));
+    } catch (const bus::SchemaError& e) {
+        throw UsageError(path + " is not a schema of " + topic + ": " + e.what());
+    }
+    const bus::SchemaSource reader{topic, bus::Codec::Embedded().SchemaJson(topic)};
+    try {
+        bus::Codec resolves(std::span<const bus::SchemaSource>(&reader, 1),
+                            std::span<const bus::SchemaSource>(&writer, 1));
+    } catch (const bus::SchemaError& e) {
+        throw UsageError(path + " is not compatible with the current " + topic +
+                         " schema (consumers could not read it): " + e.what());
+    }
+    return codec;
+}
+
+// What a producer on a new version does when it connects (libs/bus schema_registry):
+// the schema under keel.schemas.<fingerprint>, where consumers look unknown ones up.
+void RegisterSchema(bus::Nats& nats, const std::string& topic, const std::string& fingerprint,
+                    const std::string& text) {
+    auto msg = bus::NewMsg("keel.schemas." + fingerprint, text);
+    bus::SetHeader(msg.get(), "Keel-Schema-Topic", topic);
+    nats.Publish(msg.get());
+}
+
 }  // namespace
 
 int Publish(const std::string& server, const PublishOptions& options) {
@@ -51,7 +95,11 @@ int Publish(const std::string& server, const PublishOptions& options) {
     } catch (const std::exception& e) {
         throw UsageError("the payload is not JSON: " + std::string(e.what()));
     }
-    const auto& codec = bus::Codec::Embedded();
+    std::unique_ptr<bus::Codec> custom;
+    std::string schema_text;
+    if (!options.schema_file.empty())
+        custom = CodecOf(options.topic, options.schema_file, &schema_text);
+    const auto& codec = custom ? *custom : bus::Codec::Embedded();
     std::string bytes;
     try {
         bytes = codec.Encode(options.topic, payload);
@@ -74,6 +122,7 @@ int Publish(const std::string& server, const PublishOptions& options) {
     e.trail.push_back(hop);
 
     auto nats = Connect(server);
+    if (custom) RegisterSchema(*nats, options.topic, e.fingerprint, schema_text);
     auto msg = bus::NewMsg(options.topic, bytes);
     bus::SetHeader(msg.get(), bus::header::kEventId, e.event_id);
     bus::SetHeader(msg.get(), bus::header::kCorrelationId, e.correlation_id);
@@ -94,7 +143,8 @@ int Publish(const std::string& server, const PublishOptions& options) {
     json::object out{{"topic", e.topic},
                      {"seq", seq},
                      {"event_id", e.event_id},
-                     {"correlation_id", e.correlation_id}};
+                     {"correlation_id", e.correlation_id},
+                     {"fingerprint", e.fingerprint}};
     std::cout << json::serialize(out) << '\n';
     return 0;
 }

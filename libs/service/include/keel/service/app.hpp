@@ -24,10 +24,13 @@ namespace keel::service {
 /// LOG_LEVEL [info], ACCESS_LOG [true], DRAIN_TIMEOUT_MS [10000], PG_DSN (required),
 /// PG_POOL_SIZE [16], PG_STATEMENT_TIMEOUT_MS [15000], PG_LOCK_TIMEOUT_MS [5000],
 /// PG_IDLE_IN_TX_TIMEOUT_MS [60000] (0 = off; see pg::PoolOptions), REDIS_HOST [127.0.0.1],
-/// REDIS_PORT [6379], KEEL_SERVICE_TOKEN (required: guards /internal routes), MAX_BODY_BYTES
-/// [1048576], MAX_CONNECTIONS [10000]; and the event bus's (see keel::bus::ReadBusSettings):
-/// NATS_URL, BUS_REPLICAS, BUS_RETENTION_S, BUS_STREAM_MAX_BYTES, BUS_DUPLICATE_WINDOW_S,
-/// BUS_RELAY_POLL_MS, BUS_RELAY_LEASE_MS, BUS_TRAIL.
+/// REDIS_PORT [6379], REDIS_PASSWORD, KEEL_SERVICE_TOKEN (required: guards /internal routes),
+/// MAX_BODY_BYTES [1048576], MAX_CONNECTIONS [10000]; the HTTP server's (see
+/// http::ReadServerEnv): TRUSTED_PROXIES [loopback], HTTP_IDLE_TIMEOUT_MS,
+/// HTTP_HEADER_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS, HTTP_WRITE_TIMEOUT_MS; and the event bus's
+/// (see keel::bus::ReadBusSettings): NATS_URL, NATS_USER, NATS_PASSWORD, BUS_REPLICAS,
+/// BUS_RETENTION_S, BUS_STREAM_MAX_BYTES, BUS_DUPLICATE_WINDOW_S, BUS_RELAY_POLL_MS,
+/// BUS_RELAY_LEASE_MS, BUS_TRAIL.
 struct CommonSettings {
     std::string service;
     std::string instance_id;
