@@ -1,7 +1,7 @@
 #include <keel/pg/pool.hpp>
 
 #include <boost/asio/redirect_error.hpp>
-#include <boost/system/system_error.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <deque>
 #include <mutex>
@@ -133,14 +133,8 @@ Task<void> Pool::Transaction(std::function<Task<void>(Connection&)> body) {
     }
     // A cancelled coroutine (a handler deadline) cannot wait for a ROLLBACK either: the
     // lease closes the connection, still in its transaction, and the server rolls back.
-    bool cancelled = false;
-    try {
-        std::rethrow_exception(failure);
-    } catch (const boost::system::system_error& e) {
-        cancelled = e.code() == asio::error::operation_aborted;
-    } catch (...) {
-    }
-    if (cancelled) {
+    const auto cancellation = co_await asio::this_coro::cancellation_state;
+    if (cancellation.cancelled() != asio::cancellation_type::none) {
         std::rethrow_exception(failure);
     }
     if (!lease->Broken()) {
