@@ -4,6 +4,8 @@
 
 #include "schema_rules.hpp"
 
+#include <keel/core/utf8.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -11,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace keel::bus {
 namespace json = boost::json;
@@ -347,6 +350,238 @@ json::value Get(const avro_value_t* in) {
     }
 }
 
+// --- Checking the bytes before libavro reads them ------------------------------------
+
+// libavro 1.11.1 mallocs a string's declared length + 1 before it reads the bytes and
+// leaks it when they are not there (a declared length of gigabytes is a huge malloc),
+// and it lets NUL and invalid UTF-8 through in strings, which Encode, PostgreSQL text
+// and http::ObjectReader refuse (a handler would fail on every redelivery instead of
+// the event going to the dead letters). So Decode first walks the writer schema over
+// the bytes, allocating nothing, and hands libavro only exactly one well-formed record
+// in the encoding libavro writes (which also makes the check of its size redundant).
+
+// The schema as the walk needs it, built once per schema: libavro looks record fields
+// and union branches up in hash tables, which would cost more than the walk itself.
+struct WalkNode {
+    avro_type_t type = AVRO_NULL;
+    std::int64_t n = 0;                  // fixed: size; enum: symbols
+    std::vector<const WalkNode*> items;  // record: fields; union: branches; array/map: 1
+    std::vector<const char*> names;      // record: field names (owned by the avro schema)
+    bool zero_width = false;             // takes no bytes (null, empty record, fixed 0)
+};
+
+class WalkSchema {
+public:
+    explicit WalkSchema(avro_schema_t schema) { root_ = Build(schema); }
+    const WalkNode* Root() const { return root_; }
+
+private:
+    const WalkNode* Build(avro_schema_t schema) {
+        if (avro_typeof(schema) == AVRO_LINK) schema = avro_schema_link_target(schema);
+        if (const auto it = built_.find(schema); it != built_.end()) return it->second;
+        nodes_.push_back(std::make_unique<WalkNode>());
+        WalkNode* node = nodes_.back().get();
+        built_.emplace(schema, node);  // before the children: a recursive record finds itself
+        node->type = avro_typeof(schema);
+        switch (node->type) {
+            case AVRO_NULL:
+                node->zero_width = true;
+                break;
+            case AVRO_FIXED:
+                node->n = avro_schema_fixed_size(schema);
+                node->zero_width = node->n == 0;
+                break;
+            case AVRO_ENUM:
+                node->n = avro_schema_enum_number_of_symbols(schema);
+                break;
+            case AVRO_UNION:
+                for (std::size_t i = 0; i < avro_schema_union_size(schema); ++i)
+                    node->items.push_back(
+                        Build(avro_schema_union_branch(schema, static_cast<int>(i))));
+                break;
+            case AVRO_ARRAY:
+                node->items.push_back(Build(avro_schema_array_items(schema)));
+                break;
+            case AVRO_MAP:
+                node->items.push_back(Build(avro_schema_map_values(schema)));
+                break;
+            case AVRO_RECORD: {
+                node->zero_width = true;
+                for (std::size_t i = 0; i < avro_schema_record_size(schema); ++i) {
+                    const int index = static_cast<int>(i);
+                    const WalkNode* field =
+                        Build(avro_schema_record_field_get_by_index(schema, index));
+                    node->items.push_back(field);
+                    node->names.push_back(avro_schema_record_field_name(schema, index));
+                    // A field that is the record itself (in progress) counts as not empty.
+                    node->zero_width = node->zero_width && field != node && field->zero_width;
+                }
+                break;
+            }
+            default:
+                break;
+        }
+        return node;
+    }
+
+    const WalkNode* root_ = nullptr;
+    std::vector<std::unique_ptr<WalkNode>> nodes_;
+    std::unordered_map<avro_schema_t, const WalkNode*> built_;
+};
+
+class Walker {
+public:
+    Walker(std::string_view bytes, const std::string& topic)
+        : p_(reinterpret_cast<const unsigned char*>(bytes.data())),
+          end_(p_ + bytes.size()),
+          topic_(topic) {}
+
+    void Record(const WalkNode* root) {
+        Value(root, 0);
+        field_ = nullptr;
+        if (p_ != end_) Fail(std::to_string(end_ - p_) + " bytes after the end of the record");
+    }
+
+private:
+    static constexpr int kMaxDepth = 64;
+    // Items of zero width (null, empty records) cost libavro memory but no bytes.
+    static constexpr std::int64_t kMaxEmptyItems = 1 << 16;
+
+    [[noreturn]] void Fail(const std::string& why) const {
+        std::string what = "payload does not decode as " + topic_ + ": ";
+        if (field_ != nullptr) what += std::string("field ") + field_ + ": ";
+        throw DecodeError(what + why);
+    }
+
+    std::size_t Left() const { return static_cast<std::size_t>(end_ - p_); }
+
+    // A zig-zag varint of at most `max_bytes` bytes, in its shortest form (below).
+    std::int64_t Varint(int max_bytes) {
+        std::uint64_t u = 0;
+        for (int i = 0;; ++i) {
+            if (i == max_bytes) Fail("varint longer than " + std::to_string(max_bytes) + " bytes");
+            if (p_ == end_) Fail("truncated in a number");
+            const unsigned char b = *p_++;
+            if (i == 9 && b > 1) Fail("varint overflows 64 bits");
+            u |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
+            if ((b & 0x80) != 0) continue;
+            if (b == 0 && i > 0) Fail("varint not in its shortest form");
+            break;
+        }
+        return static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
+    }
+    std::int64_t Long() { return Varint(10); }
+    std::int32_t Int() {
+        const std::int64_t n = Varint(5);
+        if (n < INT32_MIN || n > INT32_MAX) Fail("int out of range");
+        return static_cast<std::int32_t>(n);
+    }
+
+    void Skip(std::size_t n, const char* what) {
+        if (n > Left()) Fail(std::string("truncated in a ") + what);
+        p_ += n;
+    }
+
+    // A length-prefixed string or bytes; returns the bytes.
+    std::string_view Sized(const char* what) {
+        const std::int64_t n = Long();
+        if (n < 0) Fail(std::string("negative ") + what + " length " + std::to_string(n));
+        if (static_cast<std::uint64_t>(n) > Left())
+            Fail(std::string(what) + " length " + std::to_string(n) + " overruns the " +
+                 std::to_string(Left()) + " bytes left");
+        const std::string_view out(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n));
+        p_ += n;
+        return out;
+    }
+
+    void String() {
+        const std::string_view s = Sized("string");
+        if (s.find('\0') != std::string_view::npos) Fail("NUL in string");
+        if (!IsValidUtf8(s)) Fail("string is not UTF-8");
+    }
+
+    // The items of an array or map: one block (count, items) then 0, or just 0 when
+    // empty. Avro allows more blocks and negative counts followed by a byte size, but
+    // libavro writes neither: they are refused (below) rather than walked.
+    void Blocks(const WalkNode* items, bool map, int depth) {
+        const std::int64_t count = Long();
+        if (count == 0) return;
+        if (count < 0) Fail("block count " + std::to_string(count) + " (blocks with a byte size)");
+        // Each item takes a byte at least, unless it is of zero width.
+        if (static_cast<std::uint64_t>(count) > Left() &&
+            (map || !items->zero_width || count > kMaxEmptyItems))
+            Fail("block count " + std::to_string(count) + " overruns the " +
+                 std::to_string(Left()) + " bytes left");
+        for (std::int64_t i = 0; i < count; ++i) {
+            if (map) String();
+            Value(items, depth + 1);
+        }
+        if (Long() != 0) Fail("more than one block");
+    }
+
+    void Value(const WalkNode* node, int depth) {
+        if (depth > kMaxDepth) Fail("nested deeper than " + std::to_string(kMaxDepth));
+        switch (node->type) {
+            case AVRO_NULL:
+                return;
+            case AVRO_BOOLEAN:
+                if (p_ == end_) Fail("truncated in a boolean");
+                if (*p_ > 1) Fail("boolean byte " + std::to_string(*p_));
+                ++p_;
+                return;
+            case AVRO_INT32:
+                Int();
+                return;
+            case AVRO_INT64:
+                Long();
+                return;
+            case AVRO_FLOAT:
+                return Skip(4, "float");
+            case AVRO_DOUBLE:
+                return Skip(8, "double");
+            case AVRO_STRING:
+                return String();
+            case AVRO_BYTES:
+                Sized("bytes");
+                return;
+            case AVRO_FIXED:
+                return Skip(static_cast<std::size_t>(node->n), "fixed");
+            case AVRO_ENUM: {
+                const std::int32_t index = Int();
+                if (index < 0 || index >= node->n)
+                    Fail("enum index " + std::to_string(index) + " out of range");
+                return;
+            }
+            case AVRO_UNION: {
+                const std::int64_t index = Long();
+                if (index < 0 || static_cast<std::uint64_t>(index) >= node->items.size())
+                    Fail("union branch " + std::to_string(index) + " out of range");
+                return Value(node->items[static_cast<std::size_t>(index)], depth + 1);
+            }
+            case AVRO_ARRAY:
+                return Blocks(node->items.front(), false, depth);
+            case AVRO_MAP:
+                return Blocks(node->items.front(), true, depth);
+            case AVRO_RECORD: {
+                const char* outer = field_;
+                for (std::size_t i = 0; i < node->items.size(); ++i) {
+                    field_ = node->names[i];
+                    Value(node->items[i], depth + 1);
+                }
+                field_ = outer;
+                return;
+            }
+            default:
+                Fail("unsupported Avro type " + std::to_string(node->type));
+        }
+    }
+
+    const unsigned char* p_;
+    const unsigned char* const end_;
+    const std::string& topic_;
+    const char* field_ = nullptr;  // the innermost record field being walked, for errors
+};
+
 // A generic value of one schema, reused by one thread (libavro values are not shared).
 struct Scratch {
     avro_value_iface_t* iface = nullptr;
@@ -368,6 +603,8 @@ struct Codec::Entry {
     avro_schema_t schema = nullptr;
     // A reader (the topic's own schema): its shape, for reading other writers' values.
     std::unique_ptr<ReaderShape> shape;
+    // What Decode walks over the bytes before libavro reads them (see Walker).
+    std::unique_ptr<WalkSchema> walk;
     // A writer (another version): the reader it resolves into.
     const Entry* reader = nullptr;
     // Keys the threads' scratch values: an address may be reused by a later codec's entry.
@@ -399,16 +636,16 @@ struct Codec::Entry {
 
     // Decodes bytes written with this schema into JSON.
     json::value DecodeBytes(std::string_view bytes) const {
+        Walker(bytes, topic).Record(walk->Root());  // throws DecodeError; see Walker
         avro_value_t* value = Value();
         avro_reader_t reader =
             avro_reader_memory(bytes.data(), static_cast<std::int64_t>(bytes.size()));
         const int rc = avro_value_read(reader, value);
         avro_reader_free(reader);
         if (rc != 0) throw DecodeError(AvroError("payload does not decode as " + topic));
-        // Trailing bytes mean the writer used another schema: refuse rather than guess.
-        std::size_t size = 0;
-        if (avro_value_sizeof(value, &size) != 0 || size != bytes.size())
-            throw DecodeError("payload is not exactly one " + topic + " record");
+        // The walk refused trailing bytes (the writer used another schema: refuse rather
+        // than guess) and any encoding libavro would not write (non-shortest varints,
+        // several blocks): what decodes encodes back to the same length.
         return Get(value);
     }
 };
@@ -427,6 +664,7 @@ std::unique_ptr<Codec::Entry> Codec::Compile(std::string_view topic, std::string
     if (!topic.empty() && entry->topic != topic)
         throw SchemaError(label + ": its name must be the topic, is " + entry->topic);
     entry->fingerprint = FingerprintOf(entry->json);
+    entry->walk = std::make_unique<WalkSchema>(entry->schema);
     return entry;
 }
 

@@ -134,6 +134,30 @@ TEST(SchemaResolution, BytesThatDoNotMatchTheirWriterAreDecodeErrors) {
     EXPECT_THROW(reader->Decode("test.other.v1", bytes, old_fingerprint), DecodeError);
 }
 
+TEST(SchemaResolution, BytesOfALearnedWriterAreWalkedBeforeLibavroReadsThem) {
+    const auto reader = Reader();
+    const auto old_fingerprint = FingerprintOf(V().old_json);
+    // The old writer's "id" declares 5 bytes and has 1 (libavro would malloc and leak).
+    try {
+        reader->Decode(kTopic, std::string_view("\x0a\x61", 2), old_fingerprint);
+        ADD_FAILURE() << "decoded";
+    } catch (const DecodeError& e) {
+        EXPECT_NE(std::string(e.what()).find("field id: string length 5 overruns"),
+                  std::string::npos)
+            << e.what();
+    }
+    // A NUL in the old writer's "dropped" field, which the reader drops: still refused.
+    const auto bytes =
+        WriteWith(V().old_json, json::parse(R"({"id":"a","n":7,"dropped":"","colour":"GREEN"})"));
+    std::string bad = bytes;
+    const auto at = bad.find(std::string_view("\x00\x02", 2));  // dropped = "", colour = 1
+    ASSERT_NE(at, std::string::npos);
+    bad.replace(at, 1, std::string_view("\x02\x00", 2));  // dropped = "\0"
+    EXPECT_THROW(reader->Decode(kTopic, bad, old_fingerprint), DecodeError);
+    EXPECT_THROW(reader->Decode(kTopic, bytes + "x", old_fingerprint), DecodeError);
+    EXPECT_EQ(reader->Decode(kTopic, bytes, old_fingerprint).at("id"), "a");
+}
+
 TEST(SchemaResolution, CodecsWithTheSameEntryAddressesDoNotShareScratchValues) {
     // Each codec's thread-local scratch is keyed by entry id: a codec built where a
     // destroyed one was must not decode with the old one's schema.
