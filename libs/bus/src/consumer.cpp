@@ -7,6 +7,7 @@
 // counted in bus_attempts and dead-lettered after max_deliver.
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -56,6 +57,11 @@ Event DecodeEvent(const Bus& bus, const Subscription& sub, Delivery& d) {
     if (e.correlation_id.empty()) e.correlation_id = e.event_id;
     e.causation_id = GetHeader(d.msg, header::kCausationId);
     e.fingerprint = GetHeader(d.msg, header::kFingerprint);
+    // It names a registry subject and a lookup entry: 16 lower-case hex digits or nothing.
+    const bool hex16 = e.fingerprint.size() == 16 &&
+                       e.fingerprint.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!e.fingerprint.empty() && !hex16)
+        throw DecodeError("malformed " + std::string(header::kFingerprint) + " header");
     e.traceparent = GetHeader(d.msg, header::kTraceparent);
     const auto produced = GetHeader(d.msg, header::kProducedAt);
     e.produced_at_us = produced.empty() ? 0 : std::strtoll(produced.c_str(), nullptr, 10);
@@ -95,7 +101,11 @@ struct Batch {
     std::shared_ptr<Subscription> sub;
     natsMsgList list{};
     std::vector<std::unique_ptr<Delivery>> deliveries;
-    asio::cancellation_signal cancel;    // emitted (on the io executor) at the deadline
+    // The handler's coroutine runs on this strand, and the deadline's cancellation is
+    // emitted on it too: Asio's cancellation slots are not thread-safe, and the io
+    // executor has several threads.
+    asio::any_io_executor strand;
+    asio::cancellation_signal cancel;    // emitted (on `strand`) at the deadline
     std::atomic<bool> abandoned{false};  // the deadline passed: the worker settled the rest
     std::atomic<bool> transient{false};  // a transient failure: the worker pauses fetching
     std::promise<void> done;
@@ -269,6 +279,9 @@ Task<Outcome> RunInTransaction(Batch& batch, std::span<const Event> events, bool
 // A transient failure: every message not yet settled is put back with a delay that grows
 // while failures last, and the worker pauses fetching until the database answers.
 void Defer(Batch& batch, const std::string& error) {
+    // After the deadline the worker has put the messages back; a failure of the cancelled
+    // handler says nothing about the database, so it must not pause the consumer.
+    if (batch.abandoned) return;
     auto& sub = *batch.sub;
     const auto delay = Backoff(sub.options, ++sub.transient_streak);
     std::uint64_t deferred = 0;
@@ -519,8 +532,7 @@ void Abandon(const std::shared_ptr<Batch>& batch) {
               {{"consumer", sub.durable},
                {"messages", static_cast<std::int64_t>(batch->deliveries.size())},
                {"deadline_ms", static_cast<std::int64_t>(sub.options.handler_deadline.count())}});
-    asio::post(batch->bus->Executor(),
-               [batch] { batch->cancel.emit(asio::cancellation_type::terminal); });
+    asio::post(batch->strand, [batch] { batch->cancel.emit(asio::cancellation_type::terminal); });
     for (auto& d : batch->deliveries) NakAfter(*d, Backoff(sub.options, 1));
 }
 
@@ -543,7 +555,8 @@ void RunBatch(const std::shared_ptr<Batch>& batch) {
         }
         batch->done.set_value();
     };
-    asio::co_spawn(batch->bus->Executor(), HandleBatch(batch),
+    batch->strand = asio::make_strand(batch->bus->Executor());
+    asio::co_spawn(batch->strand, HandleBatch(batch),
                    asio::bind_cancellation_slot(batch->cancel.slot(), std::move(completion)));
     // The deadline runs from the last settled message (seen within a second): a
     // redelivered batch is handled one event at a time, each with the whole deadline.

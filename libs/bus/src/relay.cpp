@@ -360,7 +360,9 @@ Task<void> WaitForWork(Bus& bus, Bus::State& state, int failures) {
 Task<void> RelayAll(Bus& bus, Bus::State& state, pg::Pool& pool) {
     for (;;) {
         const int n = co_await RelayOnce(bus, state, pool);
-        if (n < kBatch) co_return;
+        // Stopping: Bus::Stop makes the last pass and releases the lease; another full
+        // pass here could take the lease back after that and hold it until it expires.
+        if (n < kBatch || state.stopping) co_return;
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <unordered_map>
 
@@ -36,6 +37,9 @@ struct Connection::Impl {
     Task<void> Wait(Descriptor::wait_type type) {
         boost::system::error_code ec;
         co_await socket->async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+        // A cancelled coroutine (a handler deadline) is not an unreachable server: it must
+        // not count as an outage (pool.cpp drops idle connections on ConnectionError).
+        if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
         if (ec) throw ConnectionError("postgres socket: " + ec.message());
     }
 

@@ -48,18 +48,21 @@ std::string DsnOf(const OutboxOptions& options) {
            " password=" + EnvOr(upper + "_DB_PASSWORD", options.service) + " connect_timeout=5";
 }
 
-// The DSN as it may be printed: without its password.
+// The DSN without its secrets, for error messages: only where it points, whatever its
+// form (key=value or a postgresql:// URI, whose password sits in the authority).
 std::string Printable(const std::string& dsn) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+    if (error != nullptr) PQfreemem(error);
+    if (options == nullptr) return "an unparsable DSN";
     std::string out;
-    std::size_t start = 0;
-    while (start < dsn.size()) {
-        auto end = dsn.find(' ', start);
-        if (end == std::string::npos) end = dsn.size();
-        const auto word = dsn.substr(start, end - start);
-        if (!word.empty() && word.rfind("password=", 0) != 0)
-            out += (out.empty() ? "" : " ") + word;
-        start = end + 1;
+    for (const std::string_view key : {"host", "hostaddr", "port", "dbname", "user"}) {
+        for (const auto* o = options; o->keyword != nullptr; ++o) {
+            if (key != o->keyword || o->val == nullptr || *o->val == '\0') continue;
+            out += (out.empty() ? "" : " ") + std::string(key) + "=" + o->val;
+        }
     }
+    PQconninfoFree(options);
     return out;
 }
 

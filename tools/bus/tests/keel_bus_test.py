@@ -718,6 +718,11 @@ class OutboxTest(unittest.TestCase):
                           env={"PG_PORT": str(free_port()), "LAB_DB_PASSWORD": "secret"})
         self.assertIn("dbname=lab user=lab", p.stderr)
         self.assertNotIn("secret", p.stderr)
+        # A URI carries its password in the authority: not printed either.
+        p = self.run_tool("outbox", "parked", "--service", "lab", "--db",
+                          f"postgresql://lab:urisecret@127.0.0.1:{free_port()}/lab?connect_timeout=2", expect=1)
+        self.assertIn("cannot reach the database of lab", p.stderr)
+        self.assertNotIn("urisecret", p.stderr)
 
 
 if __name__ == "__main__":
