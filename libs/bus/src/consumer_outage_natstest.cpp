@@ -19,19 +19,14 @@
 namespace keel::bus {
 namespace {
 namespace json = boost::json;
-using keel::testing::NatsServer;
 using keel::testing::PgServer;
 
 constexpr const char* kTopic = "lab.ping.v1";
 
-std::shared_ptr<Nats> TestNats() {
-    return Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
-}
-
 Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
     auto pool = co_await keel::testing::FreshPool(db);
     co_await pool->Execute("CREATE TABLE seen (event_id uuid PRIMARY KEY, n bigint NOT NULL)");
-    auto nats = TestNats();
+    auto nats = keel::testing::TestNats();
     for (const char* stream : {"LAB", "DLQ"})
         nats->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
     co_return pool;
@@ -70,7 +65,7 @@ telemetry::Counter& DeadLetters(const std::string& consumer) {
 }
 
 std::string LastDeadLetterHeader(const char* key) {
-    auto nats = TestNats();
+    auto nats = keel::testing::TestNats();
     natsMsg* msg = nullptr;
     jsErrCode jerr{};
     if (js_GetLastMsg(&msg, nats->Js(), "DLQ", "dlq.lab.ping.v1", nullptr, &jerr) != NATS_OK)
@@ -80,7 +75,8 @@ std::string LastDeadLetterHeader(const char* key) {
 }
 
 json::object ConsumerInfo(const std::string& durable) {
-    return json::parse(TestNats()->ApiRequest("CONSUMER.INFO.LAB." + durable, "")).as_object();
+    return json::parse(keel::testing::TestNats()->ApiRequest("CONSUMER.INFO.LAB." + durable, ""))
+        .as_object();
 }
 
 SubscribeOptions Quick(int max_deliver) {
@@ -205,7 +201,7 @@ KEEL_CORO_TEST(ConsumerOutage, ConsumersAreCreatedOrUpdatedWithUnlimitedMaxDeliv
     old.durable = "unlimited-lab_ping_v1";
     old.filter_subject = kTopic;
     old.max_deliver = 5;
-    TestNats()->EnsureConsumer("LAB", old);
+    keel::testing::TestNats()->EnsureConsumer("LAB", old);
     EXPECT_EQ(ConsumerInfo(old.durable).at("config").at("max_deliver").to_number<int>(), 8);
     auto bus = Bus::Create(co_await asio::this_coro::executor, pool,
                            keel::testing::TestBusSettings("unlimited"));

@@ -17,7 +17,6 @@
 namespace keel::bus {
 namespace {
 namespace json = boost::json;
-using keel::testing::NatsServer;
 using keel::testing::PgServer;
 
 constexpr const char* kTopic = "lab.ping.v1";
@@ -93,8 +92,7 @@ private:
 
 KEEL_CORO_TEST(RelayLease, AFrozenRelayIsReplacedWithinTheLeaseAndStaysOutOnceResumed) {
     auto pool = co_await keel::testing::FreshPool("relay_lease");
-    Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)})
-        ->ApiRequest("STREAM.PURGE.LAB", "");
+    keel::testing::TestNats()->ApiRequest("STREAM.PURGE.LAB", "");
     auto a = std::make_unique<FreezableInstance>("relay_lease");
     auto a_holds = [&]() -> Task<bool> { co_return co_await Holder(*pool) == "lease-a"; };
     EXPECT_TRUE(co_await keel::testing::WaitUntil(a_holds, std::chrono::seconds(5)));

@@ -21,15 +21,11 @@ using keel::testing::NatsServer;
 
 constexpr const char* kTopic = "lab.ping.v1";
 
-std::shared_ptr<Nats> Admin() {
-    return Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
-}
-
 Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
     auto pool = co_await keel::testing::FreshPool(db);
     co_await pool->Execute("CREATE TABLE seen (event_id uuid PRIMARY KEY, n bigint NOT NULL)");
     for (const char* stream : {"LAB", "DLQ"})
-        Admin()->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
+        keel::testing::TestNats()->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
     co_return pool;
 }
 
@@ -112,7 +108,8 @@ KEEL_CORO_TEST(RelayOutbox, ARowOverMaxPayloadIsParkedAndTheRowsAfterItFlow) {
 }
 
 std::uint64_t StreamMessages(const std::string& stream) {
-    const auto info = json::parse(Admin()->ApiRequest("STREAM.INFO." + stream, ""));
+    const auto info =
+        json::parse(keel::testing::TestNats()->ApiRequest("STREAM.INFO." + stream, ""));
     return info.at("state").at("messages").to_number<std::uint64_t>();
 }
 
@@ -133,7 +130,7 @@ KEEL_CORO_TEST(RelayOutbox, ARepublishedWindowIsSentAgainAndTheInboxAbsorbsIt) {
 
     // JetStream loses what it had acknowledged (a wiped store): purged, and restarted so
     // that its duplicate tracking is rebuilt from the (empty) store, as after a crash.
-    Admin()->ApiRequest("STREAM.PURGE.LAB", "");
+    keel::testing::TestNats()->ApiRequest("STREAM.PURGE.LAB", "");
     NatsServer::Shared().Restart(/*kill=*/true);
     EXPECT_EQ(StreamMessages("LAB"), 0u);
 
@@ -155,8 +152,8 @@ KEEL_CORO_TEST(RelayOutbox, ARepublishedWindowIsSentAgainAndTheInboxAbsorbsIt) {
     // Everything is settled in the end. Acks sent while the client was reconnecting can be
     // lost; those messages come back after the ack wait and the inbox drops them again.
     auto settled = []() -> Task<bool> {
-        const auto position =
-            json::parse(Admin()->ApiRequest("CONSUMER.INFO.LAB.republish-lab_ping_v1", ""));
+        const auto position = json::parse(
+            keel::testing::TestNats()->ApiRequest("CONSUMER.INFO.LAB.republish-lab_ping_v1", ""));
         co_return position.at("num_pending").to_number<std::int64_t>() == 0 &&
             position.at("num_ack_pending").to_number<std::int64_t>() == 0;
     };

@@ -25,13 +25,8 @@
 namespace keel::bus {
 namespace {
 namespace json = boost::json;
-using keel::testing::NatsServer;
 
 constexpr const char* kTopic = "lab.ping.v1";
-
-std::shared_ptr<Nats> Connect() {
-    return Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::milliseconds(5000)});
-}
 
 // A producer's codec over a test-data version of lab.ping.v1. Leaked on purpose: the
 // codec keeps string_views of its source.
@@ -54,7 +49,7 @@ Task<std::shared_ptr<pg::Pool>> Fresh(const std::string& db) {
     maker->Publishes(kTopic);
     co_await maker->Start();
     co_await maker->Stop();
-    auto nats = Connect();
+    auto nats = keel::testing::TestNats();
     for (const char* stream : {"LAB", "DLQ"})
         nats->ApiRequest(std::string("STREAM.PURGE.") + stream, "");
     co_return pool;
@@ -97,7 +92,7 @@ telemetry::Counter& Outcome(const std::string& consumer, const char* outcome) {
 }
 
 bool AnyDeadLetter() {
-    auto nats = Connect();
+    auto nats = keel::testing::TestNats();
     natsMsg* msg = nullptr;
     jsErrCode jerr{};
     if (js_GetLastMsg(&msg, nats->Js(), "DLQ", "dlq.lab.ping.v1", nullptr, &jerr) != NATS_OK)
@@ -122,7 +117,7 @@ KEEL_CORO_TEST(SchemaEvolution, ANewerProducersEventsAreReadThroughTheRegistry) 
     std::atomic<int> calls{0};
     bus->Subscribe(kTopic, RecordSeen(&calls), QuickRetries());
     co_await bus->Start();
-    auto nats = Connect();
+    auto nats = keel::testing::TestNats();
     // Connect registered what this service writes.
     EXPECT_EQ(FetchSchema(*nats, bus->GetCodec().Fingerprint(kTopic)),
               bus->GetCodec().SchemaJson(kTopic));
@@ -150,7 +145,7 @@ KEEL_CORO_TEST(SchemaEvolution, AnUnknownSchemaIsRetriedUntilItIsRegistered) {
     std::atomic<int> calls{0};
     bus->Subscribe(kTopic, RecordSeen(&calls), QuickRetries());
     co_await bus->Start();
-    auto nats = Connect();
+    auto nats = keel::testing::TestNats();
     const auto& later = VersionCodec("lab.ping.v1.later.avsc");
     Produce(*nats, later, Ping(1, {{"weight", 2.5}, {"labels", json::object{{"k", "v"}}}}),
             Uuid::V7().ToString());
@@ -181,7 +176,7 @@ KEEL_CORO_TEST(SchemaEvolution, ARegisteredSchemaThatDoesNotResolveWaitsAndIsNot
     std::atomic<int> calls{0};
     bus->Subscribe(kTopic, RecordSeen(&calls), QuickRetries());
     co_await bus->Start();
-    auto nats = Connect();
+    auto nats = keel::testing::TestNats();
     // "n" as a string: registered (a producer deployed it), but no reader of a long reads it.
     const auto* json = new std::string(
         R"({"type":"record","name":"lab.ping.v1","fields":[{"name":"id","type":"string"},)"
@@ -214,7 +209,7 @@ KEEL_CORO_TEST(SchemaEvolution, AnUpperCaseEventIdIsProcessedOnceAndItsLowerCase
     // Events this consumer handled before, between new ones with upper-case ids, so that
     // fetched batches mix both: the inbox then sees some ids of a batch as new, by their
     // PostgreSQL text (lower-case), and the rest as duplicates.
-    auto nats = Connect();
+    auto nats = keel::testing::TestNats();
     std::vector<std::string> fresh;
     for (int i = 0; i < 20; ++i) {
         const auto id = Uuid::V7().ToString();

@@ -144,12 +144,7 @@ std::shared_ptr<Client> Client::Create(asio::any_io_executor executor, ClientOpt
 Client::Client(asio::any_io_executor executor, ClientOptions options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
-      idle_(std::make_unique<Idle>()) {
-    if (!options_.password) {
-        const char* env = std::getenv("REDIS_PASSWORD");
-        options_.password = env != nullptr ? env : "";
-    }
-}
+      idle_(std::make_unique<Idle>()) {}
 
 Client::~Client() = default;
 
@@ -167,10 +162,10 @@ Task<std::unique_ptr<Client::Connection>> Client::Take() {
     auto connection = std::make_unique<Connection>(executor_);
     try {
         co_await connection->Connect(options_);
-        if (!options_.password->empty()) {
+        if (!options_.password.empty()) {
             // A wrong password is a ReplyError (WRONGPASS): below it becomes a
             // ConnectionError, so that readiness fails and nothing runs unauthenticated.
-            std::vector<std::string> auth{"AUTH", *options_.password};
+            std::vector<std::string> auth{"AUTH", options_.password};
             const std::string framed = Frame(auth);
             co_await connection->Run(framed, options_.timeout);
         }

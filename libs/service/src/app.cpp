@@ -32,6 +32,7 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
         "PG_IDLE_IN_TX_TIMEOUT_MS", s.pg_idle_in_transaction_timeout.count(), 0, 3'600'000));
     s.redis_host = config.String("REDIS_HOST", "127.0.0.1");
     s.redis_port = config.Port("REDIS_PORT", 6379);
+    s.redis_password = config.Secret("REDIS_PASSWORD", "");
     s.service_token = config.Secret("KEEL_SERVICE_TOKEN");
     s.max_body_bytes =
         static_cast<std::size_t>(config.Int("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 << 20));
@@ -70,6 +71,7 @@ App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(set
     redis::ClientOptions redis_options;
     redis_options.host = settings_.redis_host;
     redis_options.port = settings_.redis_port;
+    redis_options.password = settings_.redis_password;
     redis_ = redis::Client::Create(runtime_.Executor(), redis_options);
     http_client_ = std::make_shared<http::Client>(runtime_.Executor());
     bus_ = bus::Bus::Create(runtime_.Executor(), pg_, settings_.bus);

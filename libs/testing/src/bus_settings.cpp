@@ -1,3 +1,4 @@
+#include <keel/bus/nats.hpp>
 #include <keel/testing/bus.hpp>
 #include <keel/testing/servers.hpp>
 
@@ -11,6 +12,10 @@ bus::BusSettings TestBusSettings(const std::string& service, const std::string& 
     s.relay_poll = std::chrono::milliseconds(50);
     s.stream_max_bytes = 64 << 20;
     return s;
+}
+
+std::shared_ptr<bus::Nats> TestNats() {
+    return bus::Nats::Connect({{NatsServer::Shared().Url()}, "test", std::chrono::seconds(5)});
 }
 
 }  // namespace keel::testing

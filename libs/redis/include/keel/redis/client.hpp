@@ -42,9 +42,8 @@ struct ClientOptions {
     /// opens a new one, and one opened per command is what makes Redis slow.
     std::size_t max_idle = 256;
     std::chrono::milliseconds timeout{1000};  ///< connect, and each command
-    /// Sent with AUTH on every new connection (Redis' requirepass). nullopt: $REDIS_PASSWORD
-    /// when it is set and not empty, else none; "" : none.
-    std::optional<std::string> password;
+    /// Sent with AUTH on every new connection (Redis' requirepass); empty: none.
+    std::string password;
 };
 
 /// Asynchronous Redis client on the Asio loop: commands are framed and replies

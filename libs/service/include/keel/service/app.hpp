@@ -46,6 +46,7 @@ struct CommonSettings {
     std::chrono::milliseconds pg_idle_in_transaction_timeout{60'000};
     std::string redis_host;
     std::uint16_t redis_port = 6379;
+    std::string redis_password;
     std::string service_token;
     std::size_t max_body_bytes = std::size_t{1024} * 1024;
     std::size_t max_connections = 10'000;
