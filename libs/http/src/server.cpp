@@ -10,6 +10,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <array>
+#include <charconv>
 #include <mutex>
 #include <unordered_set>
 
@@ -75,6 +77,24 @@ void SetSafetyHeaders(Response& response, bool private_route) {
         response.set(beast_http::field::cache_control, "no-store");
 }
 
+// The metric series of one route, looked up once: the per-request path then touches
+// atomics only, with no label strings built and no registry lock taken.
+struct RouteSeries {
+    std::string method;  ///< the route's method label
+    telemetry::Histogram* duration = nullptr;
+    std::array<std::atomic<telemetry::Counter*>, 600> by_status{};  ///< index: HTTP status
+};
+
+// A caller's X-Request-Timeout-Ms: whole milliseconds, nothing else.
+std::optional<long long> ParseTimeoutMs(std::string_view text) {
+    long long value = 0;
+    const auto* end = text.data() + text.size();
+    const auto result = std::from_chars(text.data(), end, value);
+    if (text.empty() || result.ec != std::errc() || result.ptr != end || value < 0)
+        return std::nullopt;
+    return value;
+}
+
 }  // namespace
 
 using RequestParser = beast_http::request_parser<beast_http::string_body>;
@@ -114,7 +134,32 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
           in_flight(reg.GetGauge("http_requests_in_flight", "Requests being handled now.")),
           connections(reg.GetGauge("http_connections", "Open client connections.")),
           rejected_connections(reg.GetCounter("http_connections_rejected_total",
-                                              "Connections refused over the connection limit.")) {}
+                                              "Connections refused over the connection limit.")),
+          shed(reg.GetCounter("http_requests_shed_total",
+                              "Requests refused with 503 by overload control.")) {
+        for (const auto& r : router.Routes())
+            route_series.push_back(MakeSeries(r.pattern, r.method));
+        for (const char* path : {"/healthz", "/readyz", "/metrics"})
+            builtin_series.push_back(MakeSeries(path, Verb::get));
+        if (auto admit = options.admission) {
+            auto& limit = reg.GetGauge("http_concurrency_limit",
+                                       "Requests overload control admits at once now.");
+            auto& admitted = reg.GetGauge("http_requests_admitted",
+                                          "Requests admitted by overload control and running.");
+            reg.OnCollect([admit, &limit, &admitted] {
+                limit.Set(static_cast<std::int64_t>(admit->Limit()));
+                admitted.Set(static_cast<std::int64_t>(admit->InFlight()));
+            });
+        }
+    }
+
+    std::unique_ptr<RouteSeries> MakeSeries(const std::string& label, Verb method) {
+        auto series = std::make_unique<RouteSeries>();
+        series->method = MethodLabel(method);
+        series->duration = &registry.GetHistogram("http_request_duration_seconds",
+                                                  "Request latency by route.", {{"route", label}});
+        return series;
+    }
 
     asio::io_context& context;
     tcp::acceptor acceptor;
@@ -125,6 +170,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     telemetry::Gauge& in_flight;
     telemetry::Gauge& connections;
     telemetry::Counter& rejected_connections;
+    telemetry::Counter& shed;
+    std::vector<std::unique_ptr<RouteSeries>> route_series;    ///< by index in router.Routes()
+    std::vector<std::unique_ptr<RouteSeries>> builtin_series;  ///< healthz, readyz, metrics
     std::function<Task<bool>()> readiness;
     std::atomic<bool> draining{false};
     std::atomic<std::int64_t> active_requests{0};
@@ -140,6 +188,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     struct RouteInfo {
         std::string label = "unmatched";  ///< a route pattern, a builtin path or "unmatched"
         bool is_private = false;          ///< matched a route that is not Access::kPublic
+        RouteSeries* series = nullptr;    ///< the matched route's (or builtin's) metrics
+        Clock::time_point arrived;
+        bool admitted = false;  ///< holds a slot of options.admission
+        Clock::time_point admitted_at;
     };
 
     Task<Response> Handle(const Request& request, asio::ip::address peer);
@@ -148,8 +200,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Task<Response> Dispatch(RequestContext& ctx, RouteInfo& route);
     Task<std::optional<Response>> Authorize(const Router::Route& route, RequestContext& ctx);
     Task<Response> Builtin(std::string_view path, bool& handled);
-    void Record(const Request& request, const Response& response, const std::string& route,
+    void Record(const Request& request, const Response& response, const RouteInfo& route,
                 const std::string& request_id, Clock::time_point started);
+    std::optional<Response> CheckDeadline(RequestContext& ctx, Clock::time_point arrived);
     void CloseIdleSessions(bool force);
 };
 
@@ -245,6 +298,7 @@ Task<Response> Server::Impl::Dispatch(RequestContext& ctx, RouteInfo& route) {
         Response builtin = co_await Builtin(path, handled);
         if (handled) {
             route.label = std::string(path);  // one of three fixed paths
+            route.series = builtin_series[path == "/healthz" ? 0 : path == "/readyz" ? 1 : 2].get();
             co_return builtin;
         }
     }
@@ -262,6 +316,22 @@ Task<Response> Server::Impl::Dispatch(RequestContext& ctx, RouteInfo& route) {
     }
     route.label = match.route->pattern;
     route.is_private = match.route->access != Access::kPublic;
+    route.series =
+        route_series[static_cast<std::size_t>(match.route - router.Routes().data())].get();
+    std::optional<Response> expired = CheckDeadline(ctx, route.arrived);
+    if (expired) co_return std::move(*expired);
+    // Shed before authentication: verifying a token is work an overloaded server has not got.
+    if (options.admission) {
+        if (!options.admission->TryAcquire()) {
+            shed.Inc();
+            Response r = Problem(Status::service_unavailable,
+                                 "the server is overloaded; retry after the Retry-After seconds");
+            r.set(beast_http::field::retry_after, std::to_string(options.shed_retry_after_s));
+            co_return r;
+        }
+        route.admitted = true;
+        route.admitted_at = Clock::now();
+    }
     ctx.SetParamsForRouter(std::move(params));
     std::optional<Response> denied = co_await Authorize(*match.route, ctx);
     if (denied) co_return std::move(*denied);
@@ -269,25 +339,62 @@ Task<Response> Server::Impl::Dispatch(RequestContext& ctx, RouteInfo& route) {
     co_return response;
 }
 
-void Server::Impl::Record(const Request& request, const Response& response,
-                          const std::string& route, const std::string& request_id,
-                          Clock::time_point started) {
+// The deadline of the request: the server's own request timeout from its arrival, or the
+// caller's shorter budget. A caller that has already given up gets 504 without any work.
+std::optional<Response> Server::Impl::CheckDeadline(RequestContext& ctx,
+                                                    Clock::time_point arrived) {
+    auto deadline = arrived + options.request_timeout;
+    const auto given = ctx.Req()[kTimeoutHeader];
+    if (!given.empty()) {
+        const auto ms = ParseTimeoutMs(given);
+        if (!ms)
+            return Problem(Status::bad_request,
+                           std::string(kTimeoutHeader) + " must be a whole number of milliseconds");
+        if (*ms == 0)
+            return Problem(Status::gateway_timeout, "the caller's deadline (" +
+                                                        std::string(kTimeoutHeader) +
+                                                        ") had passed when the request arrived");
+        deadline = std::min(deadline, arrived + std::chrono::milliseconds(*ms));
+    }
+    ctx.SetDeadline(deadline);
+    return std::nullopt;
+}
+
+void Server::Impl::Record(const Request& request, const Response& response, const RouteInfo& route,
+                          const std::string& request_id, Clock::time_point started) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    registry
-        .GetCounter("http_requests_total", "Requests served, by route, method and status.",
-                    {{"route", route},
-                     {"method", MethodLabel(request.method())},
-                     {"status", StatusLabel(response.result_int())}})
-        .Inc();
-    registry
-        .GetHistogram("http_request_duration_seconds", "Request latency by route.",
-                      {{"route", route}})
-        .Observe(seconds);
+    const unsigned status = response.result_int();
+    RouteSeries* series = route.series;
+    if (series && status >= 100 && status < series->by_status.size()) {
+        auto& slot = series->by_status[status];
+        telemetry::Counter* counter = slot.load(std::memory_order_acquire);
+        if (!counter) {  // first time this status: the registry gives the same series to racers
+            counter = &registry.GetCounter("http_requests_total",
+                                           "Requests served, by route, method and status.",
+                                           {{"route", route.label},
+                                            {"method", series->method},
+                                            {"status", StatusLabel(status)}});
+            slot.store(counter, std::memory_order_release);
+        }
+        counter->Inc();
+        series->duration->Observe(seconds);
+    } else {
+        registry
+            .GetCounter("http_requests_total", "Requests served, by route, method and status.",
+                        {{"route", route.label},
+                         {"method", MethodLabel(request.method())},
+                         {"status", StatusLabel(status)}})
+            .Inc();
+        registry
+            .GetHistogram("http_request_duration_seconds", "Request latency by route.",
+                          {{"route", route.label}})
+            .Observe(seconds);
+    }
     if (options.access_log && log::Enabled(log::Level::kInfo)) {
         log::Info("request", {{"request_id", request_id},
                               {"method", std::string_view(request.method_string())},
                               {"path", std::string_view(request.target())},
-                              {"route", route},
+                              {"route", route.label},
                               {"status", static_cast<std::int64_t>(response.result_int())},
                               {"duration_ms", seconds * 1000.0}});
     }
@@ -351,15 +458,22 @@ Task<Response> Server::Impl::Handle(const Request& request, asio::ip::address pe
     std::string client = ClientAddress(peer, request["X-Real-IP"], request["X-Forwarded-For"],
                                        options.trusted_proxies);
     RouteInfo route;
+    route.arrived = started;
     in_flight.Add(1);
     active_requests.fetch_add(1);
     RequestContext ctx(request, request_id, std::move(client));
     Response response = co_await DispatchMapped(ctx, route);
+    if (route.admitted) {
+        // A 503/504 is a dependency's failure or a deadline, not this server's own latency.
+        const unsigned status = response.result_int();
+        options.admission->Release(Clock::now() - route.admitted_at,
+                                   status != 503 && status != 504);
+    }
     in_flight.Add(-1);
     active_requests.fetch_sub(1);
     response.set("X-Request-Id", request_id);
     SetSafetyHeaders(response, route.is_private);
-    Record(request, response, route.label, request_id, started);
+    Record(request, response, route, request_id, started);
     co_return response;
 }
 

@@ -16,6 +16,7 @@ void ReadServerSettings(core::EnvConfig& config, ServerOptions& options) {
     options.header_timeout = Timeout(config, "HTTP_HEADER_TIMEOUT_MS", options.header_timeout);
     options.body_timeout = Timeout(config, "HTTP_BODY_TIMEOUT_MS", options.body_timeout);
     options.write_timeout = Timeout(config, "HTTP_WRITE_TIMEOUT_MS", options.write_timeout);
+    options.request_timeout = Timeout(config, "HTTP_REQUEST_TIMEOUT_MS", options.request_timeout);
     const std::string proxies = config.String("TRUSTED_PROXIES", "127.0.0.0/8,::1");
     std::string error;
     std::optional<std::vector<AddressRange>> ranges;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <keel/core/asio.hpp>
+#include <keel/http/deadline.hpp>
 #include <keel/http/message.hpp>
 
 namespace keel::http {
@@ -62,6 +63,11 @@ public:
     std::optional<std::string_view> Header(std::string_view name) const;
     /// Set by the server for authenticated routes.
     const Principal* User() const { return principal_ ? &*principal_ : nullptr; }
+    /// When the caller stops waiting: the caller's X-Request-Timeout-Ms from the request's
+    /// arrival, capped by the server's own request timeout. Outgoing calls made for this
+    /// request use at most the time left (keel::resilience::Downstream).
+    SteadyTime Deadline() const { return deadline_; }
+    void SetDeadline(SteadyTime deadline) { deadline_ = deadline; }
 
     /// The matched route's parameters as they appear in the path (views into the
     /// route's pattern and the request target); decoded here, checked when read.
@@ -80,6 +86,7 @@ private:
     std::string client_ip_;
     std::vector<PathParam> params_;
     std::optional<Principal> principal_;
+    SteadyTime deadline_ = SteadyTime::max();
 };
 
 using Handler = std::function<Task<Response>(RequestContext&)>;

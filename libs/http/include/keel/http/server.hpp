@@ -9,6 +9,7 @@
 
 #include <keel/core/asio.hpp>
 #include <keel/core/config.hpp>
+#include <keel/http/admission.hpp>
 #include <keel/http/client_address.hpp>
 #include <keel/http/router.hpp>
 #include <keel/telemetry/metrics.hpp>
@@ -32,6 +33,13 @@ struct ServerOptions {
     /// Writing one response.
     std::chrono::milliseconds write_timeout{10'000};
     std::size_t max_connections = 10'000;
+    /// The longest a request may take: its deadline (RequestContext::Deadline) is this, or
+    /// the caller's shorter X-Request-Timeout-Ms, after it arrived.
+    std::chrono::milliseconds request_timeout{10'000};
+    /// Overload control: asked before each request (never the probes); null admits all.
+    std::shared_ptr<AdmissionControl> admission;
+    /// Retry-After of a shed request, in seconds.
+    int shed_retry_after_s = 1;
     std::chrono::milliseconds drain_timeout{10'000};
     bool access_log = true;
     std::string service_token;  ///< required by Access::kService routes
@@ -43,8 +51,8 @@ struct ServerOptions {
 /// Reads the server's own settings from the environment into `options` (defaults as
 /// above): TRUSTED_PROXIES [127.0.0.0/8,::1] (addresses or CIDR blocks, comma or space
 /// separated; "none": trust no one), HTTP_IDLE_TIMEOUT_MS [75000], HTTP_HEADER_TIMEOUT_MS [10000],
-/// HTTP_BODY_TIMEOUT_MS [10000], HTTP_WRITE_TIMEOUT_MS [10000]. Problems are recorded
-/// in `config` (malformed TRUSTED_PROXIES throws core::ConfigError at once).
+/// HTTP_BODY_TIMEOUT_MS [10000], HTTP_WRITE_TIMEOUT_MS [10000], HTTP_REQUEST_TIMEOUT_MS [10000].
+/// Problems are recorded in `config` (malformed TRUSTED_PROXIES throws core::ConfigError at once).
 void ReadServerSettings(core::EnvConfig& config, ServerOptions& options);
 /// ReadServerSettings from the process environment; throws core::ConfigError.
 void ReadServerEnv(ServerOptions& options);
@@ -53,7 +61,10 @@ void ReadServerEnv(ServerOptions& options);
 /// strand. Serves the router's routes plus /healthz, /readyz and /metrics, and turns
 /// every failure into problem+json. Middleware that runs on every request: request id
 /// (X-Request-Id kept or made), access log, metrics, authentication per route, header
-/// and body size limits, idle/header/body/write timeouts, connection limit; the
+/// and body size limits, idle/header/body/write timeouts, connection limit, a deadline per
+/// request (X-Request-Timeout-Ms: an expired one is answered 504 without running the
+/// handler), overload control (ServerOptions::admission: excess requests get 503 +
+/// Retry-After before authentication or any handler work); the
 /// client address from trusted proxies only; metric labels from a bounded set (unknown
 /// methods are "OTHER" and get 501, unmatched paths are "unmatched"); `Cache-Control:
 /// no-store` on every response of a non-public route unless the handler set one, and
