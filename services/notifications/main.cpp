@@ -20,7 +20,8 @@ static int Run(keel::core::EnvConfig& config) {
     nt::SubscribeConsumers(*app.Bus());
     app.StartBus();
 
-    auto telegram = std::make_shared<nt::TelegramClient>(app.HttpClient(), settings.telegram);
+    auto telegram = std::make_shared<nt::TelegramClient>(
+        app.Downstream(nt::TelegramDownstreamOptions(settings.telegram)), settings.telegram);
     if (telegram->NeedsProxy()) {
         keel::log::Warn(
             "TELEGRAM_API_BASE is https, which the service's HTTP client cannot reach: set it to "

@@ -19,9 +19,12 @@ static int Run(keel::core::EnvConfig& config) {
     auto ctx = std::make_shared<ord::OrdersContext>();
     ctx->bus = app.Bus();
     ctx->store = std::make_shared<ord::OrderStore>(app.Pg(), app.Bus());
-    ctx->catalog = std::make_shared<ord::CatalogClient>(app.HttpClient(), settings.catalog.base_url,
-                                                        app.Settings().service_token,
-                                                        settings.catalog.deadline);
+    keel::resilience::DownstreamOptions catalog;
+    catalog.name = "catalog";
+    catalog.timeout = settings.catalog.deadline;
+    ctx->catalog = std::make_shared<ord::CatalogClient>(app.Downstream(std::move(catalog)),
+                                                        settings.catalog.base_url,
+                                                        app.Settings().service_token);
     ord::SubscribeSaga(*app.Bus(), ctx->store);
     app.StartBus();
     app.Every(settings.pending.sweep_interval,

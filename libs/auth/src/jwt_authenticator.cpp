@@ -77,9 +77,9 @@ Task<http::Authenticator::Outcome> JwtAuthenticator::Authenticate(std::string_vi
     co_return outcome;
 }
 
-JwtAuthenticator::Fetch FetchJwksOverHttp(std::shared_ptr<http::Client> client, std::string url) {
-    return [client = std::move(client), url = std::move(url)]() -> Task<KeySet> {
-        auto response = co_await client->Get(url, std::chrono::milliseconds(2000));
+JwtAuthenticator::Fetch FetchJwksOverHttp(HttpGet get, std::string url) {
+    return [get = std::move(get), url = std::move(url)]() -> Task<KeySet> {
+        auto response = co_await get(url);
         if (response.result_int() != 200) {
             throw http::ClientError("JWKS fetch from " + url + " answered " +
                                     std::to_string(response.result_int()));

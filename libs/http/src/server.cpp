@@ -435,12 +435,19 @@ Task<Response> Server::Impl::DispatchMapped(RequestContext& ctx, RouteInfo& rout
     try {
         co_return co_await Dispatch(ctx, route);
     } catch (const HttpError& e) {
-        co_return Problem(e.GetStatus(), e.Detail(), e.ExtraMembers());
+        Response response = Problem(e.GetStatus(), e.Detail(), e.ExtraMembers());
+        auto wait = e.RetryAfter();
+        if (wait.count() <= 0 && e.GetStatus() == Status::service_unavailable)
+            wait = std::chrono::seconds(1);
+        if (wait.count() > 0)
+            response.set(beast_http::field::retry_after, std::to_string(wait.count()));
+        co_return response;
     } catch (const UnavailableError& e) {
         log::Warn("dependency unavailable", {{"request_id", request_id}, {"error", e.what()}});
         Response response =
             Problem(Status::service_unavailable, "a dependency is unavailable, retry later");
-        response.set(beast_http::field::retry_after, "1");
+        response.set(beast_http::field::retry_after,
+                     std::to_string(std::max<long long>(1, e.RetryAfter().count())));
         co_return response;
     } catch (const std::exception& e) {
         log::Error("handler failed",

@@ -4,6 +4,7 @@
 
 #include <boost/asio/use_future.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include <keel/auth/jwt_authenticator.hpp>
@@ -39,6 +40,17 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
     s.max_connections =
         static_cast<std::size_t>(config.Int("MAX_CONNECTIONS", 10'000, 1, 1'000'000));
     s.bus = bus::ReadBusSettings(config, service, s.instance_id);
+    s.overload_control = config.OneOf("OVERLOAD_CONTROL", {"on", "off"}, "on") == "on";
+    s.limiter.min_limit = static_cast<std::size_t>(config.Int("OVERLOAD_MIN_LIMIT", 8, 1, 100'000));
+    s.limiter.max_limit =
+        static_cast<std::size_t>(config.Int("OVERLOAD_MAX_LIMIT", 1000, 1, 100'000));
+    s.limiter.initial_limit =
+        static_cast<std::size_t>(config.Int("OVERLOAD_INITIAL_LIMIT", 64, 1, 100'000));
+    if (s.limiter.min_limit > s.limiter.max_limit)
+        config.AddProblem("OVERLOAD_MIN_LIMIT must not exceed OVERLOAD_MAX_LIMIT");
+    s.limiter.initial_limit =
+        std::clamp(s.limiter.initial_limit, s.limiter.min_limit, s.limiter.max_limit);
+    s.breakers = config.OneOf("BREAKERS", {"on", "off"}, "on") == "on";
     log::Level level = log::Level::kInfo;
     log::ParseLevel(config.OneOf("LOG_LEVEL", {"debug", "info", "warn", "error"}, "info"), level);
     log::Configure(service, s.instance_id, level);
@@ -53,9 +65,27 @@ TokenSettings ReadTokenSettings(core::EnvConfig& config) {
     return s;
 }
 
+std::shared_ptr<resilience::Downstream> App::Downstream(resilience::DownstreamOptions options) {
+    if (!settings_.breakers) {  // experiments compare against no breaker at all
+        options.breaker.consecutive_failures = 0;
+        options.breaker.failure_rate = 2.0;
+    }
+    return std::make_shared<resilience::Downstream>(http_client_, std::move(options));
+}
+
 std::shared_ptr<http::Authenticator> App::TokenAuthenticator(const TokenSettings& settings) {
+    resilience::DownstreamOptions jwks;
+    jwks.name = "auth_jwks";
+    jwks.timeout = std::chrono::milliseconds(2000);
+    auto keys = Downstream(std::move(jwks));
+    auth::HttpGet get = [keys](std::string url) -> Task<http::Response> {
+        resilience::Downstream::Call call;
+        call.url = std::move(url);
+        call.idempotent = true;
+        co_return co_await keys->Send(std::move(call));
+    };
     auto authenticator = std::make_shared<auth::JwtAuthenticator>(
-        auth::FetchJwksOverHttp(http_client_, settings.jwks_url), settings.verify);
+        auth::FetchJwksOverHttp(std::move(get), settings.jwks_url), settings.verify);
     Every(std::chrono::minutes(5), [authenticator] { return authenticator->Refresh(); });
     return authenticator;
 }
@@ -127,6 +157,8 @@ int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authent
     options.max_body_bytes = settings_.max_body_bytes;
     options.max_connections = settings_.max_connections;
     http::ReadServerEnv(options);  // TRUSTED_PROXIES, HTTP_*_TIMEOUT_MS: see keel/http/server.hpp
+    if (settings_.overload_control)
+        options.admission = std::make_shared<resilience::AdaptiveLimiter>(settings_.limiter);
     http::Server server(runtime_.Context(), std::move(router), options, std::move(authenticator));
     std::shared_ptr<bus::Bus> bus = bus_started_ ? bus_ : nullptr;
     server.SetReadinessCheck([pg = pg_, redis = redis_, bus]() -> Task<bool> {

@@ -141,7 +141,9 @@ Task<Rig> MakeRig(const std::string& db, const std::string& base,
     settings.api_base = base;
     settings.bot_token = kToken;
     settings.deadline = deadline;
-    rig.telegram = std::make_shared<TelegramClient>(rig.http, settings);
+    rig.telegram = std::make_shared<TelegramClient>(
+        std::make_shared<resilience::Downstream>(rig.http, TelegramDownstreamOptions(settings)),
+        settings);
     co_return rig;
 }
 
@@ -321,7 +323,10 @@ KEEL_CORO_TEST(Sender, AFailedPassIsLoggedAndTheLoopGoesOn) {
     options.connect_timeout = std::chrono::milliseconds(300);
     auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
     auto http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
-    auto telegram = std::make_shared<TelegramClient>(http, TelegramSettings{});
+    const TelegramSettings defaults;
+    auto telegram = std::make_shared<TelegramClient>(
+        std::make_shared<resilience::Downstream>(http, TelegramDownstreamOptions(defaults)),
+        defaults);
     DeliverySender sender(pool, telegram, SenderOptions{});
     std::string escaped;
     try {

@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include <keel/http/json_body.hpp>
+#include <keel/resilience/rejected.hpp>
 
 namespace keel::notifications {
 namespace {
@@ -86,8 +87,17 @@ SendOutcome ClassifySendMessageReply(unsigned status, std::string_view body,
     return out;
 }
 
-TelegramClient::TelegramClient(std::shared_ptr<http::Client> client, TelegramSettings settings)
-    : client_(std::move(client)), settings_(std::move(settings)) {
+resilience::DownstreamOptions TelegramDownstreamOptions(const TelegramSettings& settings) {
+    resilience::DownstreamOptions options;
+    options.name = "telegram";
+    options.timeout = settings.deadline;
+    options.retry.max_attempts = 1;
+    return options;
+}
+
+TelegramClient::TelegramClient(std::shared_ptr<resilience::Downstream> telegram,
+                               TelegramSettings settings)
+    : telegram_(std::move(telegram)), settings_(std::move(settings)) {
     while (!settings_.api_base.empty() && settings_.api_base.back() == '/')
         settings_.api_base.pop_back();
     url_ = settings_.api_base + "/bot" + settings_.bot_token + "/sendMessage";
@@ -107,13 +117,21 @@ Task<SendOutcome> TelegramClient::SendMessage(std::int64_t chat_id, const std::s
     const json::value request = json::object{{"chat_id", chat_id}, {"text", text}};
     std::vector<std::pair<std::string, std::string>> headers;
     headers.emplace_back("Content-Type", "application/json");
+    resilience::Downstream::Call call;
+    call.method = http::Verb::post;
+    call.url = url_;
+    call.headers = std::move(headers);
+    call.body = http::ToJson(request);
     SendOutcome out;
     std::string failure;
     try {
-        auto response = co_await client_->Send(http::Verb::post, url_, std::move(headers),
-                                               http::ToJson(request), settings_.deadline);
+        auto response = co_await telegram_->Send(std::move(call));
         out = ClassifySendMessageReply(response.result_int(), response.body(),
                                        response[http::beast_http::field::retry_after]);
+    } catch (const resilience::Rejected& e) {
+        out.kind = Kind::kRetryAfter;
+        out.retry_after = e.RetryAfter();
+        out.error = e.what();
     } catch (const http::ClientError& e) {
         failure = e.what();
     }

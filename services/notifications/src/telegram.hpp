@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <keel/http/client.hpp>
+#include <keel/resilience/downstream.hpp>
 
 namespace keel::notifications {
 
@@ -37,12 +38,15 @@ struct SendOutcome {
 SendOutcome ClassifySendMessageReply(unsigned status, std::string_view body,
                                      std::string_view retry_after_header = {});
 
-/// The Telegram Bot API's sendMessage over keel's HTTP client. The client speaks plain
-/// http only: in production TELEGRAM_API_BASE names an http proxy of the Bot API; tests
-/// and the local stack use the fake (tests/fakes/telegram). Thread-safe.
+/// The Telegram Bot API's sendMessage over keel's HTTP client, behind a circuit breaker
+/// and bulkhead (resilience::Downstream "telegram", one attempt per call: the sender retries
+/// by its own schedule). While the breaker is open a send is a kRetryAfter outcome for the
+/// breaker's wait, so an outage of Telegram does not spend a message's attempts. The client
+/// speaks plain http only: in production TELEGRAM_API_BASE names an http proxy of the Bot
+/// API; tests and the local stack use the fake (tests/fakes/telegram). Thread-safe.
 class TelegramClient final {
 public:
-    TelegramClient(std::shared_ptr<http::Client> client, TelegramSettings settings);
+    TelegramClient(std::shared_ptr<resilience::Downstream> telegram, TelegramSettings settings);
 
     /// Never throws for delivery failures: those are outcomes. Error texts never
     /// contain the bot token.
@@ -53,10 +57,13 @@ public:
 private:
     std::string Redact(std::string text) const;
 
-    std::shared_ptr<http::Client> client_;
+    std::shared_ptr<resilience::Downstream> telegram_;
     TelegramSettings settings_;
     std::string url_;
 };
+
+/// The policies for calls to the Bot API: a timeout of `settings.deadline`, one attempt.
+resilience::DownstreamOptions TelegramDownstreamOptions(const TelegramSettings& settings);
 
 /// Problems with the settings (empty when fine), in EnvConfig's wording.
 std::vector<std::string> CheckTelegramSettings(const TelegramSettings& settings);

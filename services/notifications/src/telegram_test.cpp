@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <keel/http/client.hpp>
+#include <keel/testing/coro_test.hpp>
+#include <keel/testing/servers.hpp>
+
 #include "telegram.hpp"
 
 namespace keel::notifications {
@@ -48,6 +52,27 @@ TEST(TelegramClient, AnHttpsBaseNeedsAProxy) {
     TelegramSettings fake;
     fake.api_base = "http://127.0.0.1:8081/";
     EXPECT_FALSE(TelegramClient(nullptr, fake).NeedsProxy());
+}
+
+// Telegram unreachable: once the breaker is open a send is "retry after the breaker's wait",
+// not one more transient failure, so an outage does not use up a message's attempts.
+KEEL_CORO_TEST(TelegramClient, AnOpenBreakerDefersInsteadOfFailing) {
+    TelegramSettings settings;
+    settings.api_base = "http://127.0.0.1:" + std::to_string(testing::FreePort());
+    settings.bot_token = "123:secret";
+    auto options = TelegramDownstreamOptions(settings);
+    options.breaker.consecutive_failures = 2;
+    telemetry::Registry registry;
+    auto http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
+    TelegramClient telegram(std::make_shared<resilience::Downstream>(http, options, registry),
+                            settings);
+    for (int i = 0; i < 2; ++i)
+        EXPECT_EQ((co_await telegram.SendMessage(1, "hi")).kind, Kind::kTransient) << i;
+    const auto deferred = co_await telegram.SendMessage(1, "hi");
+    EXPECT_EQ(deferred.kind, Kind::kRetryAfter);
+    EXPECT_GE(deferred.retry_after, std::chrono::seconds(1));
+    EXPECT_NE(deferred.error.find("telegram"), std::string::npos) << deferred.error;
+    EXPECT_EQ(deferred.error.find("secret"), std::string::npos);
 }
 
 }  // namespace

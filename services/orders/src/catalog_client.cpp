@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 
 #include <keel/core/log.hpp>
+#include <keel/resilience/rejected.hpp>
 
 namespace keel::orders {
 namespace json = boost::json;
@@ -21,17 +22,30 @@ CatalogPrices ParseCatalogPrices(std::string_view body) {
     return prices;
 }
 
-Task<http::Response> CatalogClient::FetchProducts(const std::vector<OrderLine>& lines) {
-    std::string url = base_url_ + "/internal/products?ids=";
-    for (std::size_t i = 0; i < lines.size(); ++i) url += (i ? "," : "") + lines[i].product_id;
+Task<http::Response> CatalogClient::FetchProducts(const std::vector<OrderLine>& lines,
+                                                  http::SteadyTime deadline) {
+    resilience::Downstream::Call call;
+    call.url = base_url_ + "/internal/products?ids=";
+    for (std::size_t i = 0; i < lines.size(); ++i) call.url += (i ? "," : "") + lines[i].product_id;
+    call.headers.emplace_back("Authorization", "Bearer " + token_);
+    call.idempotent = true;
+    call.deadline = deadline;
     http::Response response;
     std::string failure;
+    std::optional<std::chrono::seconds> refused_for;  // a policy refused: no call was made
     try {
-        std::vector<std::pair<std::string, std::string>> headers = {
-            {"Authorization", "Bearer " + token_}};
-        response = co_await client_->Get(url, deadline_, std::move(headers));
+        response = co_await catalog_->Send(std::move(call));
+    } catch (const resilience::Rejected& e) {
+        failure = e.what();
+        refused_for = e.RetryAfter();
     } catch (const std::exception& e) {
         failure = e.what();
+    }
+    if (refused_for) {
+        // Not logged per request: with the breaker open that would be a line per order.
+        throw HttpError(Status::service_unavailable,
+                        "the catalog cannot price the order right now (" + failure + ")")
+            .WithRetryAfter(*refused_for);
     }
     if (!failure.empty() || response.result() != Status::ok) {
         log::Warn("catalog could not price an order",
@@ -42,8 +56,8 @@ Task<http::Response> CatalogClient::FetchProducts(const std::vector<OrderLine>& 
     co_return response;
 }
 
-Task<Pricing> CatalogClient::Price(std::vector<OrderLine> lines) {
-    const auto response = co_await FetchProducts(lines);
+Task<Pricing> CatalogClient::Price(std::vector<OrderLine> lines, http::SteadyTime deadline) {
+    const auto response = co_await FetchProducts(lines, deadline);
     CatalogPrices prices;
     try {
         prices = ParseCatalogPrices(response.body());

@@ -117,7 +117,7 @@ Task<Response> Place(std::shared_ptr<OrdersContext> ctx, RequestContext& req) {
     std::string user_id = req.User()->subject;
     if (auto earlier = co_await ctx->store->FindByKey(user_id, key, request.hash))
         co_return PlacementResponse(*earlier);
-    auto pricing = co_await ctx->catalog->Price(request.items);
+    auto pricing = co_await ctx->catalog->Price(request.items, req.Deadline());
     if (!pricing.priced) throw HttpError(Status::unprocessable_entity, pricing.problem);
     Order order;
     order.user_id = std::move(user_id);

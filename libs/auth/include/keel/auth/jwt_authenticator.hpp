@@ -37,7 +37,11 @@ private:
     bool fetching_ = false;  // a refetch is in flight: tokens with an unknown kid wait for it
 };
 
-/// A Fetch that GETs a JWKS document from `url` with `client`.
-JwtAuthenticator::Fetch FetchJwksOverHttp(std::shared_ptr<http::Client> client, std::string url);
+/// GETs `url` and answers the response; how (plain client, or through a circuit breaker
+/// and retries: keel::service::App's) is the caller's.
+using HttpGet = std::function<Task<http::Response>(std::string url)>;
+
+/// A Fetch that GETs a JWKS document from `url` with `get` and checks that it is a key set.
+JwtAuthenticator::Fetch FetchJwksOverHttp(HttpGet get, std::string url);
 
 }  // namespace keel::auth

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace keel::core {
@@ -44,6 +45,9 @@ public:
     /// One of `choices`; anything else is a problem naming the choices.
     std::string OneOf(const std::string& name, const std::vector<std::string>& choices,
                       std::string fallback);
+
+    /// Records a problem found by the caller (settings that contradict each other).
+    void AddProblem(std::string problem) { problems_.push_back(std::move(problem)); }
 
     /// Throws ConfigError listing every problem recorded so far.
     void Finish() const;

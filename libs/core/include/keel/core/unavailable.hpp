@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <stdexcept>
 
 namespace keel {
@@ -9,6 +10,9 @@ namespace keel {
 class UnavailableError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+    /// How long a client should wait before it tries again (the Retry-After header). A
+    /// subclass that knows better (an open circuit breaker knows when it will probe) says so.
+    virtual std::chrono::seconds RetryAfter() const { return std::chrono::seconds(1); }
 };
 
 }  // namespace keel

@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -29,11 +30,18 @@ public:
     const std::string& Detail() const { return detail_; }
     const std::string& ExtraMembers() const { return extra_; }
     const char* what() const noexcept override { return detail_.c_str(); }
+    /// Sent as Retry-After (whole seconds) when positive; a 503 without one gets 1 s.
+    HttpError& WithRetryAfter(std::chrono::seconds wait) {
+        retry_after_ = wait;
+        return *this;
+    }
+    std::chrono::seconds RetryAfter() const { return retry_after_; }
 
 private:
     Status status_;
     std::string detail_;
     std::string extra_;
+    std::chrono::seconds retry_after_{0};
 };
 
 }  // namespace keel::http

@@ -16,6 +16,8 @@
 #include <keel/pg/migrations.hpp>
 #include <keel/pg/pool.hpp>
 #include <keel/redis/client.hpp>
+#include <keel/resilience/adaptive_limiter.hpp>
+#include <keel/resilience/downstream.hpp>
 
 namespace keel::service {
 
@@ -30,7 +32,10 @@ namespace keel::service {
 /// HTTP_HEADER_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS, HTTP_WRITE_TIMEOUT_MS; and the event bus's
 /// (see keel::bus::ReadBusSettings): NATS_URL, NATS_USER, NATS_PASSWORD, BUS_REPLICAS,
 /// BUS_RETENTION_S, BUS_STREAM_MAX_BYTES, BUS_DUPLICATE_WINDOW_S, BUS_RELAY_POLL_MS,
-/// BUS_RELAY_LEASE_MS, BUS_TRAIL.
+/// BUS_RELAY_LEASE_MS, BUS_TRAIL; overload control and breakers (docs/resilience.md):
+/// OVERLOAD_CONTROL [on] (on|off: an adaptive concurrency limit sheds excess requests with 503),
+/// OVERLOAD_MIN_LIMIT [8], OVERLOAD_MAX_LIMIT [1000], OVERLOAD_INITIAL_LIMIT [64], BREAKERS [on]
+/// (on|off: circuit breakers on outgoing calls; off only for experiments), HTTP_REQUEST_TIMEOUT_MS.
 struct CommonSettings {
     std::string service;
     std::string instance_id;
@@ -51,6 +56,9 @@ struct CommonSettings {
     std::size_t max_body_bytes = std::size_t{1024} * 1024;
     std::size_t max_connections = 10'000;
     bus::BusSettings bus;
+    bool overload_control = true;
+    resilience::LimiterOptions limiter;
+    bool breakers = true;
 };
 
 /// How a service verifies access tokens: AUTH_JWKS_URL (required), JWT_ISSUER
@@ -78,6 +86,10 @@ public:
     std::shared_ptr<pg::Pool> Pg() { return pg_; }
     std::shared_ptr<redis::Client> Redis() { return redis_; }
     std::shared_ptr<http::Client> HttpClient() { return http_client_; }
+    /// Calls to another service (or an outside API) under the resilience policies: deadline,
+    /// circuit breaker (unless BREAKERS=off), bulkhead, retries within a budget. One per
+    /// downstream; `options.name` labels its metrics.
+    std::shared_ptr<resilience::Downstream> Downstream(resilience::DownstreamOptions options);
     /// The service's event bus: declare Publishes/Subscribe, then StartBus().
     std::shared_ptr<bus::Bus> Bus() { return bus_; }
     /// Connects to NATS, declares streams and consumers, starts relay and consumers.
