@@ -552,7 +552,9 @@ Task<std::string> Bus::Emit(pg::Connection& connection, const std::string& topic
         hex += kHex[c >> 4];
         hex += kHex[c & 15];
     }
-    co_await connection.Execute(
+    // Nothing reads the row back in this transaction: it goes with the next statement or
+    // the COMMIT, in the same round trip (a failure still fails the transaction).
+    co_await connection.ExecuteLater(
         "INSERT INTO bus_outbox (event_id, topic, headers, payload) VALUES ($1, $2, $3, decode($4, "
         "'hex'))",
         e.event_id, topic, HeadersJson(e, record), hex);

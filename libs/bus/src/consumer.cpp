@@ -218,6 +218,10 @@ constexpr std::string_view kTransactionLimitsSql =
     "SELECT set_config('statement_timeout', $1, true), "
     "set_config('client_connection_check_interval', '1000', true)";
 
+constexpr std::string_view kInboxSql =
+    "INSERT INTO bus_inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+    "ON CONFLICT DO NOTHING RETURNING event_id::text";
+
 struct Outcome {
     enum Kind { kOk, kFailed, kTransient, kAbandoned };
     Kind kind = kOk;
@@ -246,13 +250,15 @@ Task<Outcome> RunInTransaction(Batch& batch, std::span<const Event> events, bool
         // overrun counts; a statement_timeout, 57014, alone would be transient).
         const std::string timeout = std::to_string(sub.options.handler_deadline.count() + 2000);
         auto body = [&](pg::Connection& c) -> Task<void> {
-            co_await c.Execute(kTransactionLimitsSql, timeout);
+            // BEGIN, the limits, the attempts and the inbox in one round trip.
+            std::vector<pg::Statement> head;
+            head.push_back(pg::Statement{std::string(kTransactionLimitsSql), {timeout}});
             if (clear_attempts)
-                co_await c.Execute(kClearAttemptsSql, sub.durable, events[0].envelope.event_id);
-            auto fresh = co_await c.Execute(
-                "INSERT INTO bus_inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
-                "ON CONFLICT DO NOTHING RETURNING event_id::text",
-                sub.durable, ids);
+                head.push_back(pg::Statement{std::string(kClearAttemptsSql),
+                                             {sub.durable, events[0].envelope.event_id}});
+            head.push_back(pg::Statement{std::string(kInboxSql), {sub.durable, ids}});
+            auto results = co_await c.ExecuteMany(std::move(head));
+            const pg::Result fresh = std::move(results.back());
             if (static_cast<std::size_t>(fresh.Rows()) == events.size()) {
                 co_await sub.batch(c, events);
                 co_return;

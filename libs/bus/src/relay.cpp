@@ -43,6 +43,11 @@ namespace json = boost::json;
 namespace {
 
 constexpr int kBatch = 512;
+// How long published rows may wait for the next pass to mark them when no commit
+// wakes the relay sooner.
+constexpr std::chrono::milliseconds kMarkDelay{20};
+// The poll interval while passes find rows (see RelayLoop).
+constexpr std::chrono::milliseconds kBusyPoll{5};
 
 struct Row {
     std::int64_t seq = 0;
@@ -249,9 +254,26 @@ Task<bool> TakeLease(Bus& bus, Bus::State& state, pg::Pool& pool) {
 constexpr std::string_view kUnpublishedSql =
     "SELECT seq, event_id::text, topic, headers, payload FROM bus_outbox "
     "WHERE published_at IS NULL AND parked_at IS NULL ORDER BY seq LIMIT $1";
+// The same, marking what the previous pass published in the same statement (one round
+// trip per pass instead of two). Both parts read one snapshot, so the rows being marked
+// are left out of the answer by their seq.
+constexpr std::string_view kMarkAndReadSql =
+    "WITH marked AS (UPDATE bus_outbox SET published_at = clock_timestamp() "
+    "WHERE seq = ANY($2::bigint[]) AND published_at IS NULL) "
+    "SELECT seq, event_id::text, topic, headers, payload FROM bus_outbox "
+    "WHERE published_at IS NULL AND parked_at IS NULL AND seq <> ALL($2::bigint[]) "
+    "ORDER BY seq LIMIT $1";
 
-Task<std::vector<Row>> ReadRows(pg::Pool& pool) {
-    auto result = co_await pool.Execute(kUnpublishedSql, kBatch);
+std::string SeqArray(const std::vector<std::int64_t>& seqs);
+
+Task<std::vector<Row>> ReadRows(Bus::State& state, pg::Pool& pool) {
+    pg::Result result;
+    if (state.unmarked.empty()) {
+        result = co_await pool.Execute(kUnpublishedSql, kBatch);
+    } else {
+        result = co_await pool.Execute(kMarkAndReadSql, kBatch, SeqArray(state.unmarked));
+        state.unmarked.clear();
+    }
     std::vector<Row> rows;
     rows.reserve(static_cast<std::size_t>(result.Rows()));
     for (int i = 0; i < result.Rows(); ++i) {
@@ -284,6 +306,10 @@ constexpr std::string_view kParkSql =
     "UPDATE bus_outbox SET parked_at = clock_timestamp(), park_error = $2 "
     "WHERE seq = $1 AND published_at IS NULL";
 
+// Published rows are marked by the next pass's read (kMarkAndReadSql), which under load
+// comes within milliseconds and when idle after kMarkDelay; until then they count as
+// unpublished, and an instance taking the relay over meanwhile sends them again
+// (JetStream drops the copies, as for any takeover).
 Task<void> Record(Bus::State& state, pg::Pool& pool, const BatchOutcome& outcome) {
     for (const auto& parked : outcome.parked) {
         co_await pool.Execute(kParkSql, parked.seq, parked.error);
@@ -291,8 +317,9 @@ Task<void> Record(Bus::State& state, pg::Pool& pool, const BatchOutcome& outcome
         log::Error("outbox event parked: it can never be published as it is",
                    {{"seq", parked.seq}, {"error", parked.error}});
     }
-    if (outcome.retry.empty() && !outcome.published.empty())
-        co_await pool.Execute(kMarkPublishedSql, SeqArray(outcome.published));
+    if (outcome.retry.empty())
+        state.unmarked.insert(state.unmarked.end(), outcome.published.begin(),
+                              outcome.published.end());
 }
 
 // Clears relay_busy when the pass ends, however it ends.
@@ -303,15 +330,34 @@ struct BusyGuard {
 
 }  // namespace
 
+// Marks what was published and not marked yet, on its own (the relay stops, or lost
+// the lease: what it published is published all the same).
+Task<void> MarkPublished(Bus::State& state, pg::Pool& pool) {
+    if (state.unmarked.empty()) co_return;
+    co_await pool.Execute(kMarkPublishedSql, SeqArray(state.unmarked));
+    state.unmarked.clear();
+}
+
 Task<int> RelayOnce(Bus& bus, Bus::State& state, pg::Pool& pool) {
     if (state.relay_busy.exchange(true)) co_return 0;  // a pass of this instance is running
     BusyGuard guard{state.relay_busy};
     const auto lease = bus.Settings().relay_lease;
     const auto margin = lease / 5;
     if (!HoldsLease(state, lease * 2 / 3)) {  // a third of it gone: renew (or take it)
-        if (!co_await TakeLease(bus, state, pool)) co_return -1;
+        // Another instance held it when last asked: ask again once a poll interval has
+        // passed, not at every commit of this instance (each one wakes the relay), which
+        // was a locking statement per commit. A takeover still comes within the lease
+        // plus one poll.
+        if (state.lease_until.load() == 0 && SteadyNow() < state.lease_retry_at.load())
+            co_return -1;
+        if (!co_await TakeLease(bus, state, pool)) {
+            state.lease_retry_at =
+                SteadyNow() + std::chrono::nanoseconds(bus.Settings().relay_poll).count();
+            co_await MarkPublished(state, pool);
+            co_return -1;
+        }
     }
-    auto rows = co_await ReadRows(pool);
+    auto rows = co_await ReadRows(state, pool);
     if (rows.empty()) co_return 0;
     const bool record_trail = bus.Settings().record_trail;
     auto publish = [&state, &rows, record_trail, margin] {
@@ -332,6 +378,11 @@ constexpr std::string_view kReleaseLeaseSql =
     "WHERE name = 'outbox' AND holder = $1";
 
 Task<void> ReleaseRelayLease(Bus& bus, Bus::State& state, pg::Pool& pool) {
+    // The last pass's rows are marked before another instance may take over.
+    if (!state.relay_busy.exchange(true)) {
+        BusyGuard guard{state.relay_busy};
+        co_await MarkPublished(state, pool);
+    }
     if (state.lease_until.load() == 0) co_return;
     state.lease_until = 0;
     state.relay_leader->Set(0);
@@ -342,13 +393,15 @@ namespace {
 
 // Sleeps on the strand until woken by a commit or the poll interval (longer after
 // failures) has passed.
-Task<void> WaitForWork(Bus& bus, Bus::State& state, int failures) {
+// `busy`: how long to wait while passes keep finding rows (see RelayLoop).
+Task<void> WaitForWork(Bus& bus, Bus::State& state, int failures, std::chrono::milliseconds busy) {
     co_await asio::post(state.strand, asio::use_awaitable);  // the timer lives on the strand
     if (state.relay_wake.exchange(false)) co_return;
     const auto poll = bus.Settings().relay_poll;
-    const auto idle = failures > 0 ? std::min(poll * (1 << std::min(failures, 5)),
-                                              std::chrono::milliseconds(5000))
-                                   : poll;
+    auto idle = failures > 0
+                    ? std::min(poll * (1 << std::min(failures, 5)), std::chrono::milliseconds(5000))
+                    : std::min(poll, busy);
+    if (!state.unmarked.empty()) idle = std::min(idle, kMarkDelay);
     state.relay_timer.expires_after(idle);
     boost::system::error_code ec;
     co_await state.relay_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -357,12 +410,15 @@ Task<void> WaitForWork(Bus& bus, Bus::State& state, int failures) {
 
 // Publishes batches until the outbox is drained or another instance holds the lease
 // (then the next poll tries to take it again).
-Task<void> RelayAll(Bus& bus, Bus::State& state, pg::Pool& pool) {
+// Returns the rows published (or parked).
+Task<int> RelayAll(Bus& bus, Bus::State& state, pg::Pool& pool) {
+    int total = 0;
     for (;;) {
         const int n = co_await RelayOnce(bus, state, pool);
+        if (n > 0) total += n;
         // Stopping: Bus::Stop makes the last pass and releases the lease; another full
         // pass here could take the lease back after that and hold it until it expires.
-        if (n < kBatch || state.stopping) co_return;
+        if (n < kBatch || state.stopping) co_return total;
     }
 }
 
@@ -405,11 +461,18 @@ Task<void> RelayLoop(std::shared_ptr<Bus> bus, Bus::State& state, std::shared_pt
     Spawn(state.strand, KeepLease(bus, state, pool), "outbox relay lease");
     auto last_cleanup = std::chrono::steady_clock::now() - std::chrono::hours(1);
     auto failures = 0;
+    // Commits in this instance wake the relay at once; those of other instances of the
+    // service (whose relays wait: one instance relays) are found by polling. While passes
+    // find rows, the poll runs every kBusyPoll, then slows down by doubling to
+    // BUS_RELAY_POLL_MS: under load another instance's events wait a few milliseconds
+    // instead of up to a whole poll interval, and an idle relay costs what it did.
+    auto busy = bus->Settings().relay_poll;
     while (!state.stopping) {
-        co_await WaitForWork(*bus, state, failures);
+        co_await WaitForWork(*bus, state, failures, busy);
         if (state.stopping) break;  // Bus::Stop makes the last pass itself
         try {
-            co_await RelayAll(*bus, state, *pool);
+            const int relayed = co_await RelayAll(*bus, state, *pool);
+            busy = relayed > 0 ? kBusyPoll : std::min(busy * 2, bus->Settings().relay_poll);
             failures = 0;
             if (HoldsLease(state, std::chrono::milliseconds(0)) &&
                 std::chrono::steady_clock::now() - last_cleanup > std::chrono::minutes(10)) {

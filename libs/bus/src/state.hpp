@@ -76,6 +76,12 @@ struct Bus::State {
     // moment it sent its last successful lease statement plus the lease length.
     std::atomic<std::int64_t> lease_until{0};
     std::atomic<bool> relay_busy{false};  // one RelayOnce at a time per instance
+    // steady_clock time (ns) before which an instance that found the lease held by another
+    // does not ask for it again.
+    std::atomic<std::int64_t> lease_retry_at{0};
+    // Published by this instance and not yet marked in bus_outbox (the next pass marks
+    // them with its read); touched only by the pass holding relay_busy.
+    std::vector<std::int64_t> unmarked;
     telemetry::Gauge* outbox_parked = nullptr;
     telemetry::Gauge* relay_leader = nullptr;
     telemetry::Counter* parked_total = nullptr;

@@ -27,6 +27,12 @@ struct Connection::Impl {
     PGconn* conn = nullptr;
     std::unique_ptr<Descriptor> socket;
     std::unordered_map<std::string, std::string> prepared;  // sql -> statement name
+    int next_name = 0;
+    // A lazily begun transaction: BEGIN and the statements held back by ExecuteLater go
+    // out with the next statement, in one round trip.
+    bool begin_pending = false;
+    std::vector<Statement> held;
+    std::vector<std::function<void()>> on_commit;
 
     ~Impl() {
         // libpq owns the file descriptor: Asio must let go of it before PQfinish closes it.
@@ -85,6 +91,103 @@ struct Connection::Impl {
             throw ConnectionError("postgres connection lost: " + ErrorText(conn));
         if (error) throw *error;
         co_return last;
+    }
+
+    // The next result of the pipeline, waiting for it; null between commands' results.
+    Task<PGresult*> NextPipelined() {
+        while (PQisBusy(conn)) {
+            co_await Wait(Descriptor::wait_read);
+            if (!PQconsumeInput(conn))
+                throw ConnectionError("postgres receive: " + ErrorText(conn));
+        }
+        co_return PQgetResult(conn);
+    }
+
+    // Sends every statement (preparing those not prepared yet) and one Sync, then reads
+    // the results: one round trip. Returns each statement's result; throws the first
+    // error once the pipeline is drained, so that the connection stays usable.
+    Task<std::vector<Result>> Pipeline(const std::vector<Statement>& statements) {
+        if (!PQenterPipelineMode(conn))
+            throw ConnectionError("postgres pipeline: " + ErrorText(conn));
+        // Per command sent: the index of its statement, or -1 - index for a Prepare.
+        std::vector<int> commands;
+        std::unordered_map<std::string, std::string> preparing;  // sql -> name
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            const auto& st = statements[i];
+            std::string name;
+            if (auto it = prepared.find(st.sql); it != prepared.end()) {
+                name = it->second;
+            } else if (auto p = preparing.find(st.sql); p != preparing.end()) {
+                name = p->second;
+            } else {
+                name = "k" + std::to_string(next_name++);
+                if (!PQsendPrepare(conn, name.c_str(), st.sql.c_str(), 0, nullptr))
+                    throw ConnectionError("postgres prepare: " + ErrorText(conn));
+                preparing.emplace(st.sql, name);
+                commands.push_back(-1 - static_cast<int>(i));
+            }
+            std::vector<const char*> values;
+            values.reserve(st.params.size());
+            for (const auto& v : st.params) values.push_back(v ? v->c_str() : nullptr);
+            if (!PQsendQueryPrepared(conn, name.c_str(), static_cast<int>(values.size()),
+                                     values.data(), nullptr, nullptr, 0))
+                throw ConnectionError("postgres send: " + ErrorText(conn));
+            commands.push_back(static_cast<int>(i));
+        }
+        if (!PQpipelineSync(conn)) throw ConnectionError("postgres sync: " + ErrorText(conn));
+        co_await Flush();
+        std::vector<Result> results(statements.size());
+        std::optional<QueryError> error;
+        for (const int command : commands) {
+            bool failed = false;
+            for (;;) {
+                PGresult* raw = co_await NextPipelined();
+                if (!raw) break;
+                Result result(raw);
+                const auto status = PQresultStatus(raw);
+                if (status == PGRES_FATAL_ERROR) {
+                    failed = true;
+                    if (!error) {
+                        const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+                        std::string message = PQresultErrorMessage(raw);
+                        while (!message.empty() && message.back() == '\n') message.pop_back();
+                        error.emplace(state ? state : "", message);
+                    }
+                } else if (status == PGRES_PIPELINE_ABORTED) {
+                    failed = true;
+                }
+                if (command >= 0) results[static_cast<std::size_t>(command)] = std::move(result);
+            }
+            if (command < 0 && !failed) {
+                const auto& sql = statements[static_cast<std::size_t>(-1 - command)].sql;
+                prepared.emplace(sql, preparing.at(sql));
+            }
+        }
+        PGresult* sync = co_await NextPipelined();
+        const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        if (sync) PQclear(sync);
+        if (!synced || !PQexitPipelineMode(conn))
+            throw ConnectionError("postgres pipeline out of step: " + ErrorText(conn));
+        if (PQstatus(conn) == CONNECTION_BAD)
+            throw ConnectionError("postgres connection lost: " + ErrorText(conn));
+        if (error) throw *error;
+        co_return results;
+    }
+
+    // `statements` after what a lazy transaction holds back (BEGIN, ExecuteLater's):
+    // one round trip for all; the results of `statements` only.
+    Task<std::vector<Result>> RunWithHeld(std::vector<Statement> statements) {
+        std::vector<Statement> all;
+        all.reserve(held.size() + statements.size() + 1);
+        if (begin_pending) all.push_back(Statement{"BEGIN", {}});
+        for (auto& st : held) all.push_back(std::move(st));
+        const std::size_t first = all.size();
+        for (auto& st : statements) all.push_back(std::move(st));
+        begin_pending = false;
+        held.clear();
+        auto results = co_await Pipeline(all);
+        results.erase(results.begin(), results.begin() + static_cast<std::ptrdiff_t>(first));
+        co_return results;
     }
 };
 
@@ -176,11 +279,17 @@ Task<std::unique_ptr<Connection>> Connection::Connect(PoolOptions options) {
 }
 
 Task<Result> Connection::ExecuteParams(std::string_view sql, std::vector<Param> params) {
+    if (impl_->begin_pending || !impl_->held.empty()) {
+        std::vector<Statement> one;
+        one.push_back(Statement{std::string(sql), std::move(params)});
+        auto results = co_await impl_->RunWithHeld(std::move(one));
+        co_return std::move(results.back());
+    }
     auto* conn = impl_->conn;
     std::string key(sql);
     auto it = impl_->prepared.find(key);
     if (it == impl_->prepared.end()) {
-        std::string name = "k" + std::to_string(impl_->prepared.size());
+        std::string name = "k" + std::to_string(impl_->next_name++);
         if (!PQsendPrepare(conn, name.c_str(), key.c_str(), 0, nullptr)) {
             throw ConnectionError("postgres prepare: " + ErrorText(conn));
         }
@@ -197,7 +306,73 @@ Task<Result> Connection::ExecuteParams(std::string_view sql, std::vector<Param> 
     co_return co_await impl_->Collect();
 }
 
+Task<std::vector<Result>> Connection::ExecuteMany(std::vector<Statement> statements) {
+    if (statements.empty()) co_return std::vector<Result>{};
+    co_return co_await impl_->RunWithHeld(std::move(statements));
+}
+
+Task<void> Connection::ExecuteLaterParams(std::string_view sql, std::vector<Param> params) {
+    if (impl_->begin_pending || PQtransactionStatus(impl_->conn) == PQTRANS_INTRANS) {
+        impl_->held.push_back(Statement{std::string(sql), std::move(params)});
+        co_return;
+    }
+    co_await ExecuteParams(sql, std::move(params));
+}
+
+void Connection::BeginLazily() {
+    impl_->begin_pending = true;
+    impl_->held.clear();
+    impl_->on_commit.clear();
+}
+
+Task<void> Connection::Commit() {
+    auto callbacks = std::move(impl_->on_commit);
+    impl_->on_commit.clear();
+    auto run = [&callbacks] {
+        for (auto& callback : callbacks) {
+            try {
+                callback();
+            } catch (const std::exception& e) {
+                log::Error("commit callback failed", {{"error", e.what()}});
+            }
+        }
+    };
+    if (impl_->begin_pending && impl_->held.empty()) {
+        impl_->begin_pending = false;  // nothing ever reached the server
+        run();
+        co_return;
+    }
+    bool unknown = false;
+    std::exception_ptr failure;
+    try {
+        co_await Execute("COMMIT");
+    } catch (const ConnectionError&) {
+        unknown = true;  // the COMMIT may have been applied before the connection broke
+        failure = std::current_exception();
+    }
+    if (!failure || unknown) run();
+    if (failure) std::rethrow_exception(failure);
+}
+
+Task<void> Connection::Rollback() {
+    impl_->on_commit.clear();
+    impl_->held.clear();
+    if (impl_->begin_pending) {
+        impl_->begin_pending = false;
+        co_return;
+    }
+    co_await ExecuteScript("ROLLBACK");
+}
+
+void Connection::OnCommit(std::function<void()> callback) {
+    impl_->on_commit.push_back(std::move(callback));
+}
+
 Task<void> Connection::ExecuteScript(std::string_view sql) {
+    if (impl_->begin_pending || !impl_->held.empty()) {
+        std::vector<Statement> none;
+        co_await impl_->RunWithHeld(std::move(none));
+    }
     std::string text(sql);
     if (!PQsendQuery(impl_->conn, text.c_str()))
         throw ConnectionError("postgres send: " + ErrorText(impl_->conn));
@@ -206,6 +381,9 @@ Task<void> Connection::ExecuteScript(std::string_view sql) {
 
 bool Connection::Broken() const { return PQstatus(impl_->conn) != CONNECTION_OK; }
 
-bool Connection::InTransaction() const { return PQtransactionStatus(impl_->conn) != PQTRANS_IDLE; }
+bool Connection::InTransaction() const {
+    return impl_->begin_pending || !impl_->held.empty() ||
+           PQtransactionStatus(impl_->conn) != PQTRANS_IDLE;
+}
 
 }  // namespace keel::pg

@@ -1,5 +1,6 @@
 #include "reservation_store.hpp"
 
+#include <cctype>
 #include <map>
 #include <stdexcept>
 
@@ -70,49 +71,97 @@ constexpr std::string_view kDecidedSql =
 constexpr std::string_view kLockStockSql = R"(
 SELECT id::text, stock FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)";
 
-constexpr std::string_view kInsertReservationSql = R"(
-INSERT INTO reservations (order_id, user_id, items, status)
-VALUES ($1::uuid, $2::uuid, $3::jsonb, $4)
-ON CONFLICT (order_id) DO NOTHING)";
+// The decision and, when it reserves, the stock taken: one statement. The stock is only
+// taken when the reservation row was inserted (not when another delivery of the order
+// decided it meanwhile, or its cancellation left a tombstone).
+constexpr std::string_view kDecideSql = R"(
+WITH inserted AS (
+    INSERT INTO reservations (order_id, user_id, items, status)
+    VALUES ($1::uuid, $2::uuid, $3::jsonb, $4::text)
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING 1),
+taken AS (
+    UPDATE products p SET stock = p.stock - t.quantity, updated_at = now()
+    FROM unnest($5::uuid[], $6::bigint[]) AS t(id, quantity)
+    WHERE p.id = t.id AND $4::text = 'reserved' AND EXISTS (SELECT 1 FROM inserted)
+    RETURNING 1)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM taken))";
 
-constexpr std::string_view kTakeStockSql = R"(
-UPDATE products p SET stock = p.stock - t.quantity, updated_at = now()
-FROM unnest($1::uuid[], $2::bigint[]) AS t(id, quantity)
-WHERE p.id = t.id)";
+constexpr std::string_view kStatusesSql =
+    "SELECT order_id::text, status FROM reservations WHERE order_id = ANY($1::uuid[])";
+
+std::string Lower(std::string text) {
+    for (auto& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return text;
+}
+
+Task<ReservationStore::LockedBatch> ReservationStore::LockBatch(
+    pg::Connection& c, const std::vector<PlacedOrder>& orders) {
+    std::vector<std::string> products;
+    std::vector<std::string> order_ids;
+    for (const auto& order : orders) {
+        order_ids.push_back(order.order_id);
+        for (const auto& line : order.lines) products.push_back(line.product_id);
+    }
+    // The lock first: the statuses are read with a snapshot taken after it was granted.
+    std::vector<pg::Statement> reads;
+    reads.push_back(pg::Statement{std::string(kLockStockSql), {UuidArray(products)}});
+    reads.push_back(pg::Statement{std::string(kStatusesSql), {UuidArray(order_ids)}});
+    auto answers = co_await c.ExecuteMany(std::move(reads));
+    LockedBatch batch;
+    for (int i = 0; i < answers[0].Rows(); ++i)
+        batch.stock.emplace(std::string(answers[0].Text(i, 0)), answers[0].Int(i, 1));
+    for (int i = 0; i < answers[1].Rows(); ++i)
+        batch.status.emplace(std::string(answers[1].Text(i, 0)),
+                             std::string(answers[1].Text(i, 1)));
+    co_return batch;
+}
 
 Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
                                                            const PlacedOrder& order,
                                                            const bus::Origin& origin) {
+    std::vector<PlacedOrder> one{order};
+    auto batch = co_await LockBatch(c, one);
+    co_return co_await Reserve(c, order, origin, batch);
+}
+
+Task<ReservationStore::Decision> ReservationStore::Reserve(pg::Connection& c,
+                                                           const PlacedOrder& order,
+                                                           const bus::Origin& origin,
+                                                           LockedBatch& batch) {
     Decision decision;
-    auto decided = co_await c.Execute(kDecidedSql, order.order_id);
-    if (decided.Rows() > 0) {
-        if (decided.Text(0, 0) == "cancelled")
+    const std::string key = Lower(order.order_id);
+    const auto known = batch.status.find(key);
+    if (known != batch.status.end()) {
+        const bool tombstone = known->second == "cancelled";
+        if (tombstone) {
+            known->second = "rejected";
             decision = co_await RefuseCancelled(c, order, origin);
+        }
         co_return decision;
     }
 
     const auto ids = ProductIds(order.lines);
-    auto rows = co_await c.Execute(kLockStockSql, UuidArray(ids));
-    std::map<std::string, std::int64_t> stock;
-    for (int i = 0; i < rows.Rows(); ++i)
-        stock.emplace(std::string(rows.Text(i, 0)), rows.Int(i, 1));
-    decision.reason = RejectionReason(order.lines, stock);
+    decision.reason = RejectionReason(order.lines, batch.stock);
     const bool reserved = decision.reason.empty();
     decision.outcome = reserved ? Outcome::kReserved : Outcome::kRejected;
 
     const std::string status = reserved ? "reserved" : "rejected";
-    auto inserted = co_await c.Execute(kInsertReservationSql, order.order_id, order.user_id,
-                                       LinesToJson(order.lines), status);
-    if (inserted.Affected() == 0) {
+    auto decided_now =
+        co_await c.Execute(kDecideSql, order.order_id, order.user_id, LinesToJson(order.lines),
+                           status, UuidArray(ids), QuantityArray(order.lines));
+    if (decided_now.Int(0, 0) == 0) {
         // Another delivery of this order (under another event id) decided it meanwhile,
         // or its cancellation left a tombstone while we waited on the key.
+        batch.status[key] = "rejected";
         decision = co_await RefuseCancelled(c, order, origin);
         co_return decision;
     }
+    batch.status[key] = status;
     if (reserved) {
-        auto taken = co_await c.Execute(kTakeStockSql, UuidArray(ids), QuantityArray(order.lines));
-        if (taken.Affected() != static_cast<std::int64_t>(order.lines.size()))
+        if (decided_now.Int(0, 1) != static_cast<std::int64_t>(order.lines.size()))
             throw std::logic_error("a locked product of order " + order.order_id + " vanished");
+        for (const auto& line : order.lines) batch.stock[line.product_id] -= line.quantity;
     }
     co_await Announce(c, order, decision, origin);
     co_return decision;

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,20 @@ public:
     /// kCancelledReason and the tombstone becomes that rejection. An order that
     /// already has a reservation in any other status is left alone, nothing emitted.
     Task<Decision> Reserve(pg::Connection& c, const PlacedOrder& order, const bus::Origin& origin);
+
+    /// What a batch's transaction knows once LockBatch has locked its products: their
+    /// stock (kept current by Reserve as it takes stock) and the reservation status of
+    /// the batch's orders that have one.
+    struct LockedBatch {
+        std::map<std::string, std::int64_t> stock;  // product id -> stock
+        std::map<std::string, std::string> status;  // order id (lower case) -> status
+    };
+    /// Locks every product of `orders` in id order and reads their stock and the orders'
+    /// reservations (after the lock): one round trip for the whole batch.
+    static Task<LockedBatch> LockBatch(pg::Connection& c, const std::vector<PlacedOrder>& orders);
+    /// Reserve for an order of a batch locked by LockBatch: one statement per order.
+    Task<Decision> Reserve(pg::Connection& c, const PlacedOrder& order, const bus::Origin& origin,
+                           LockedBatch& batch);
 
     /// Puts back the stock of the order's reservation if it is reserved, and marks it
     /// released; returns the products whose stock changed (none otherwise). An order

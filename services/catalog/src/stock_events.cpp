@@ -1,7 +1,6 @@
 #include "stock_events.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include <keel/core/log.hpp>
 #include <keel/core/runtime.hpp>
@@ -9,46 +8,9 @@
 namespace keel::catalog {
 namespace {
 
-using std::chrono::milliseconds;
-
-constexpr milliseconds kFirstPoll{5};
-constexpr milliseconds kMaxPoll{500};
-constexpr std::chrono::minutes kGiveUpAfter{2};
-
-constexpr std::string_view kTransactionStatusSql = "SELECT pg_xact_status($1::xid8)";
-
-// "committed", "aborted", "in progress", or "" when it cannot be told now.
-Task<std::string> TransactionStatus(pg::Pool& pool, const std::string& xid) {
-    std::string status;
-    try {
-        auto rows = co_await pool.Execute(kTransactionStatusSql, xid);
-        // NULL: too old to be known, so long finished; treat as committed.
-        status = rows.IsNull(0, 0) ? "committed" : std::string(rows.Text(0, 0));
-    } catch (const std::exception& e) {
-        log::Debug("transaction status unavailable", {{"error", e.what()}});
-    }
-    co_return status;
-}
-
-Task<void> InvalidateWhenCommitted(std::shared_ptr<pg::Pool> pool,
-                                   std::shared_ptr<ProductCache> cache, std::string xid,
-                                   std::vector<std::string> product_ids) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    const auto give_up = std::chrono::steady_clock::now() + kGiveUpAfter;
-    auto delay = kFirstPoll;
-    for (;;) {
-        timer.expires_after(delay);
-        co_await timer.async_wait(asio::use_awaitable);
-        const auto status = co_await TransactionStatus(*pool, xid);
-        if (status == "aborted") co_return;
-        if (status == "committed") break;
-        if (std::chrono::steady_clock::now() > give_up) {
-            log::Warn("stock transaction outcome unknown; invalidating the product cache anyway",
-                      {{"xid", xid}});
-            break;
-        }
-        delay = std::min(delay * 2, kMaxPoll);
-    }
+// After the commit: the entries go (failures are logged by the cache, never thrown).
+Task<void> InvalidateNow(std::shared_ptr<ProductCache> cache,
+                         std::vector<std::string> product_ids) {
     for (const auto& id : product_ids) co_await cache->Invalidate(id);
 }
 
@@ -61,17 +23,15 @@ Task<void> HandlePlaced(std::shared_ptr<ReservationStore> reservations,
                         std::shared_ptr<CommittedStockInvalidator> invalidator, pg::Connection& c,
                         std::span<const bus::Event> events) {
     std::vector<PlacedOrder> orders;
-    std::vector<std::string> products;
-    for (const auto& event : events) {
-        orders.push_back(ReadPlacedOrder(event.payload));
-        for (const auto& line : orders.back().lines) products.push_back(line.product_id);
-    }
+    for (const auto& event : events) orders.push_back(ReadPlacedOrder(event.payload));
     // Every lock of this transaction in one ordered step: batches of two instances
-    // holding overlapping products then wait for each other instead of deadlocking.
-    co_await ReservationStore::LockProducts(c, products);
+    // holding overlapping products then wait for each other instead of deadlocking. The
+    // same round trip reads the stock and the orders' reservations, so that each order
+    // then costs one statement while the locks are held.
+    auto locked = co_await ReservationStore::LockBatch(c, orders);
     std::vector<std::string> changed;
     for (std::size_t i = 0; i < orders.size(); ++i) {
-        const auto decision = co_await reservations->Reserve(c, orders[i], events[i].next);
+        const auto decision = co_await reservations->Reserve(c, orders[i], events[i].next, locked);
         if (decision.outcome == ReservationStore::Outcome::kReserved) {
             for (const auto& line : orders[i].lines) changed.push_back(line.product_id);
         } else if (decision.outcome == ReservationStore::Outcome::kRejected) {
@@ -104,17 +64,15 @@ Task<void> HandleCancelled(std::shared_ptr<ReservationStore> reservations,
 
 }  // namespace
 
-constexpr std::string_view kCurrentTransactionSql = "SELECT pg_current_xact_id()::text";
-
 Task<void> CommittedStockInvalidator::AfterCommit(pg::Connection& c,
                                                   std::vector<std::string> product_ids) {
     std::sort(product_ids.begin(), product_ids.end());
     product_ids.erase(std::unique(product_ids.begin(), product_ids.end()), product_ids.end());
-    auto rows = co_await c.Execute(kCurrentTransactionSql);
-    std::string xid(rows.Text(0, 0));
     auto executor = co_await asio::this_coro::executor;
-    Spawn(executor, InvalidateWhenCommitted(pool_, cache_, std::move(xid), std::move(product_ids)),
-          "product cache invalidation");
+    c.OnCommit([executor, cache = cache_, ids = std::move(product_ids)]() mutable {
+        Spawn(executor, InvalidateNow(std::move(cache), std::move(ids)),
+              "product cache invalidation");
+    });
 }
 
 // The handlers are plain lambdas that call coroutine functions taking their state by

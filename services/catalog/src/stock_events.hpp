@@ -13,21 +13,21 @@ namespace keel::catalog {
 
 /// Deletes the cache entries of products whose stock a consumer transaction changed,
 /// once that transaction has committed: deleting them inside it would let a reader
-/// cache the old stock again before the commit. The commit is observed with
-/// pg_xact_status on another connection, polled from 5 ms up to every 500 ms; after
-/// an abort nothing is deleted (the retry schedules its own), and after 2 minutes
-/// without an answer the entries are deleted anyway. Thread-safe.
+/// cache the old stock again before the commit. The connection runs the deletion
+/// right after its COMMIT answers (pg::Connection::OnCommit; also when the answer was
+/// lost, since a needless deletion is harmless); after a rollback nothing is deleted
+/// (the retry schedules its own). No statement and no polling. Thread-safe.
 class CommittedStockInvalidator final {
 public:
     CommittedStockInvalidator(std::shared_ptr<pg::Pool> pool, std::shared_ptr<ProductCache> cache)
         : pool_(std::move(pool)), cache_(std::move(cache)) {}
 
-    /// Inside the transaction open on `c`: notes its id and starts the watch in the
-    /// background (failures there are logged, never thrown).
+    /// Inside the transaction open on `c`: the deletion runs in the background once it
+    /// has committed (failures there are logged, never thrown).
     Task<void> AfterCommit(pg::Connection& c, std::vector<std::string> product_ids);
 
 private:
-    std::shared_ptr<pg::Pool> pool_;
+    std::shared_ptr<pg::Pool> pool_;  // kept for the constructor's callers; unused now
     std::shared_ptr<ProductCache> cache_;
 };
 

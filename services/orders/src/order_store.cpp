@@ -43,23 +43,9 @@ INSERT INTO orders (id, user_id, status, items, total, currency, correlation_id)
 VALUES ($1, $2, 'PENDING', $3::jsonb, $4, $5, $6)
 RETURNING )" KEEL_ORDER_COLUMNS;
 
-Task<Order> InsertOrder(pg::Connection& c, const Order& order) {
-    const std::string items = json::serialize(LinesToJson(order.items));
-    auto r = co_await c.Execute(kInsertOrderSql, order.id, order.user_id, items, order.total,
-                                order.currency, order.correlation_id);
-    co_return Read(r, 0);
-}
-
 constexpr std::string_view kClaimKeySql = R"(
 INSERT INTO idempotency_keys (user_id, key, request_hash, order_id) VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING)";
-
-// False when the key is taken; waits for a transaction that is inserting it.
-Task<bool> ClaimKey(pg::Connection& c, const Order& order, const std::string& key,
-                    const std::string& request_hash) {
-    auto r = co_await c.Execute(kClaimKeySql, order.user_id, key, request_hash, order.id);
-    co_return r.Affected() == 1;
-}
 
 }  // namespace
 
@@ -84,8 +70,18 @@ Task<Placement> OrderStore::Place(Order order, std::string key, std::string requ
     order.correlation_id = origin.correlation_id;
     std::optional<Order> stored;
     auto write = [&](pg::Connection& c) -> Task<void> {
-        auto inserted = co_await InsertOrder(c, order);
-        if (!co_await ClaimKey(c, inserted, key, request_hash)) throw KeyTaken{};
+        // BEGIN, the order and the key in one round trip; the outbox row goes with the
+        // COMMIT. A key taken by another request rolls the order back with it.
+        std::vector<pg::Statement> statements;
+        statements.push_back(
+            pg::Statement{std::string(kInsertOrderSql),
+                          {order.id, order.user_id, json::serialize(LinesToJson(order.items)),
+                           pg::P(order.total), order.currency, order.correlation_id}});
+        statements.push_back(
+            pg::Statement{std::string(kClaimKeySql), {order.user_id, key, request_hash, order.id}});
+        auto results = co_await c.ExecuteMany(std::move(statements));
+        if (results[1].Affected() != 1) throw KeyTaken{};
+        auto inserted = Read(results[0], 0);
         const auto event = PlacedEvent(inserted, bus::NowMicros() / 1000);
         co_await bus_->Emit(c, "orders.order_placed.v1", event, origin);
         stored = std::move(inserted);

@@ -32,10 +32,15 @@ SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE order_id = $1)
     OR EXISTS (SELECT 1 FROM payment_declines WHERE order_id = $1),
        EXISTS (SELECT 1 FROM order_cancellations WHERE order_id = $1))";
 // Checked and debited in one statement: concurrent captures of one wallet queue on
-// its row and each re-checks the balance it finds.
-constexpr std::string_view kDebitSql = R"(
+// its row and each re-checks the balance it finds. It repeats kDecidedSql's conditions
+// so that it can go in the same round trip as that check: it debits nothing for an
+// order decided or cancelled already.
+constexpr std::string_view kDebitUndecidedSql = R"(
 UPDATE wallets SET balance = balance - $2, updated_at = now()
-WHERE user_id = $1 AND currency = $3 AND balance >= $2)";
+WHERE user_id = $1 AND currency = $3 AND balance >= $2
+  AND NOT EXISTS (SELECT 1 FROM ledger_transactions WHERE order_id = $4)
+  AND NOT EXISTS (SELECT 1 FROM payment_declines WHERE order_id = $4)
+  AND NOT EXISTS (SELECT 1 FROM order_cancellations WHERE order_id = $4))";
 constexpr std::string_view kDeclineSql = R"(
 INSERT INTO payment_declines (order_id, user_id, amount, currency, reason)
 VALUES ($1, $2, $3, $4, $5))";
@@ -61,8 +66,20 @@ Task<std::string> DeclineReason(pg::Connection& c, const StockReserved& order) {
 Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& order,
                                     const std::string& currency) {
     CaptureDecision decision;
-    co_await LockOrder(c, order.order_id);
-    auto decided = co_await c.Execute(kDecidedSql, order.order_id);
+    // The lock, the check and (when the amount and currency can be paid) the debit in one
+    // round trip. Each is its own statement, so the check and the debit read with
+    // snapshots taken after the lock was granted; the debit repeats the check, so it
+    // changes nothing for an order decided or cancelled already.
+    const bool payable = order.total > 0 && order.currency == currency;
+    std::vector<pg::Statement> steps;
+    steps.push_back(pg::Statement{std::string(kLockOrderSql), {order.order_id}});
+    steps.push_back(pg::Statement{std::string(kDecidedSql), {order.order_id}});
+    if (payable)
+        steps.push_back(
+            pg::Statement{std::string(kDebitUndecidedSql),
+                          {order.user_id, pg::P(order.total), order.currency, order.order_id}});
+    auto answers = co_await c.ExecuteMany(std::move(steps));
+    const pg::Result decided = std::move(answers[1]);
     if (decided.Bool(0, 0)) co_return decision;  // kAlreadyDecided
     // The cancellation won the race: the stock_reserved event was late. orders has
     // already told catalog to release the stock, so nothing is left to do.
@@ -77,7 +94,7 @@ Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& orde
     } else if (order.currency != currency) {
         decision.reason = kCurrencyMismatch;
     } else {
-        auto debited = co_await c.Execute(kDebitSql, order.user_id, order.total, order.currency);
+        const pg::Result debited = std::move(answers[2]);
         if (debited.Affected() == 1) {
             decision.kind = CaptureDecision::Kind::kCaptured;
             decision.payment_id = Uuid::V7().ToString();
@@ -89,7 +106,7 @@ Task<CaptureDecision> DecideCapture(pg::Connection& c, const StockReserved& orde
                                             .currency = order.currency,
                                             .debit_account = WalletAccount(order.user_id),
                                             .credit_account = kMerchantAccount};
-            co_await Record(c, capture);
+            co_await RecordLater(c, capture);
             co_return decision;
         }
         decision.reason = co_await DeclineReason(c, order);

@@ -18,4 +18,9 @@ Task<void> Record(pg::Connection& c, const LedgerTransaction& t) {
                        t.currency, t.debit_account, t.credit_account);
 }
 
+Task<void> RecordLater(pg::Connection& c, const LedgerTransaction& t) {
+    co_await c.ExecuteLater(kRecordSql, t.id, t.kind, t.user_id, pg::Param(t.order_id), t.amount,
+                            t.currency, t.debit_account, t.credit_account);
+}
+
 }  // namespace keel::payments

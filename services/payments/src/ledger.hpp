@@ -28,5 +28,8 @@ struct LedgerTransaction {
 /// Writes the transaction and its two entries in `connection`'s open transaction.
 /// Throws pg::QueryError (unique violation when the order already has a capture).
 Task<void> Record(pg::Connection& connection, const LedgerTransaction& transaction);
+/// Record, sent with the transaction's next statement or its COMMIT (one round trip
+/// fewer); for callers that handle no error of it apart from the whole transaction's.
+Task<void> RecordLater(pg::Connection& connection, const LedgerTransaction& transaction);
 
 }  // namespace keel::payments

@@ -31,6 +31,12 @@ struct PoolOptions {
     std::chrono::milliseconds idle_in_transaction_timeout{60'000};
 };
 
+/// One statement of a pipelined batch (Connection::ExecuteMany).
+struct Statement {
+    std::string sql;
+    std::vector<Param> params;
+};
+
 /// One PostgreSQL connection driven by libpq's asynchronous API on the Asio loop:
 /// waiting for the server suspends the coroutine, never a thread. Statements with
 /// parameters are prepared once per connection and reused.
@@ -54,11 +60,41 @@ public:
     Task<Result> Execute(std::string_view sql, Args&&... args) {
         return ExecuteParams(sql, std::vector<Param>{P(std::forward<Args>(args))...});
     }
+    /// Runs the statements in one round trip (libpq's pipeline mode) and returns their
+    /// results in order. Each statement still sees what the ones before it did (and, in
+    /// READ COMMITTED, takes its own snapshot when it starts). The first error is thrown
+    /// after the round trip; the statements after it did not run. Outside a transaction
+    /// the statements form one implicit transaction.
+    Task<std::vector<Result>> ExecuteMany(std::vector<Statement> statements);
+    /// Inside a transaction: the statement is sent with the next one (or with COMMIT), in
+    /// the same round trip, for statements whose result nobody reads (an outbox insert).
+    /// Its error, if any, is thrown by that next statement and fails the transaction all
+    /// the same. Outside a transaction it runs at once.
+    Task<void> ExecuteLaterParams(std::string_view sql, std::vector<Param> params);
+    template <typename... Args>
+    Task<void> ExecuteLater(std::string_view sql, Args&&... args) {
+        return ExecuteLaterParams(sql, std::vector<Param>{P(std::forward<Args>(args))...});
+    }
     /// Runs a script of several statements through the simple query protocol.
     Task<void> ExecuteScript(std::string_view sql);
     bool Broken() const;
-    /// True while a transaction is open or in error on this connection.
+    /// True while a transaction is open or in error on this connection, or one was begun
+    /// lazily (BeginLazily) and not ended.
     bool InTransaction() const;
+
+    /// Transactions (Pool::Transaction uses these). BEGIN is not sent on its own: it goes
+    /// with the transaction's first statement, in the same round trip.
+    void BeginLazily();
+    /// COMMIT, with any statements still held back by ExecuteLater; then the OnCommit
+    /// callbacks run. They also run when the COMMIT's answer was lost (the connection
+    /// broke: it may have committed), so they must be harmless for a transaction that
+    /// did not commit, such as a cache invalidation.
+    Task<void> Commit();
+    /// ROLLBACK (nothing is sent when the transaction never reached the server).
+    Task<void> Rollback();
+    /// Runs `callback` once the open transaction has committed (see Commit); dropped on
+    /// rollback. A callback must not throw.
+    void OnCommit(std::function<void()> callback);
 
 private:
     struct Impl;
