@@ -66,10 +66,7 @@ TokenSettings ReadTokenSettings(core::EnvConfig& config) {
 }
 
 std::shared_ptr<resilience::Downstream> App::Downstream(resilience::DownstreamOptions options) {
-    if (!settings_.breakers) {  // experiments compare against no breaker at all
-        options.breaker.consecutive_failures = 0;
-        options.breaker.failure_rate = 2.0;
-    }
+    if (!settings_.breakers) options.breaker.enabled = false;  // experiments compare without
     return std::make_shared<resilience::Downstream>(http_client_, std::move(options));
 }
 
