@@ -12,13 +12,31 @@ namespace cat = keel::catalog;
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "catalog");
     const auto settings = cat::ReadSettings(config);
+    cat::LocalCacheOptions local;
+    local.max_entries =
+        static_cast<std::size_t>(config.Int("CATALOG_LOCAL_CACHE_ENTRIES", 10'000, 0, 10'000'000));
+    local.max_bytes = static_cast<std::size_t>(
+        config.Int("CATALOG_LOCAL_CACHE_BYTES", std::int64_t{32} << 20, 0, std::int64_t{1} << 34));
+    local.ttl = std::chrono::seconds(config.Int("CATALOG_LOCAL_CACHE_TTL_S", 60, 1, 86400));
+    local.stale_ttl = std::chrono::seconds(config.Int("CATALOG_STALE_TTL_S", 3600, 0, 7 * 86400));
     config.Finish();
+    keel::redis::ClientOptions redis;
+    redis.host = common.redis_host;
+    redis.port = common.redis_port;
+    redis.password = common.redis_password;
 
     keel::service::App app(std::move(common));
     app.Migrate(cat::Migrations());
     auto ctx = std::make_shared<cat::CatalogContext>();
     ctx->store = std::make_shared<cat::ProductStore>(app.Pg());
-    ctx->cache = std::make_shared<cat::ProductCache>(app.Redis(), settings.cache_ttl);
+    ctx->cache = std::make_shared<cat::ProductCache>(app.Redis(), settings.cache_ttl, local);
+    if (local.max_entries > 0) {
+        ctx->cache->Listen(app.GetRuntime().Executor(), redis);
+        app.GetRuntime().OnShutdown([cache = ctx->cache]() -> keel::Task<void> {
+            cache->Stop();
+            co_return;
+        });
+    }
     auto bus = app.Bus();
     bus->Publishes("catalog.stock_reserved.v1");
     bus->Publishes("catalog.stock_rejected.v1");

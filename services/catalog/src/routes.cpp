@@ -1,9 +1,11 @@
 #include "routes.hpp"
 
+#include <exception>
 #include <stdexcept>
 
 #include <boost/json/array.hpp>
 
+#include <keel/core/unavailable.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/http/json_body.hpp>
 
@@ -44,20 +46,35 @@ Task<Response> List(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
     co_return http::JsonText(Status::ok, http::ToJson(body));
 }
 
+Response CachedJson(std::string json, const char* cache) {
+    Response r = http::JsonText(Status::ok, std::move(json));
+    r.set("X-Cache", cache);
+    return r;
+}
+
 Task<Response> Get(std::shared_ptr<CatalogContext> ctx, RequestContext& req) {
     const auto id = RequireId(req.Param("id"));
-    if (auto cached = co_await ctx->cache->Get(id)) {
-        Response r = http::JsonText(Status::ok, std::move(*cached));
-        r.set("X-Cache", "hit");
+    if (auto local = ctx->cache->GetLocal(id)) co_return CachedJson(std::move(*local), "hit");
+    if (auto cached = co_await ctx->cache->Get(id)) co_return CachedJson(std::move(*cached), "hit");
+    std::optional<Product> product;
+    std::exception_ptr outage;
+    try {
+        product = co_await ctx->store->Get(id);
+    } catch (const UnavailableError&) {
+        outage = std::current_exception();
+    }
+    if (outage) {
+        // Better an old product, said to be old, than none (RFC 9111's stale-if-error).
+        auto stale = ctx->cache->GetStale(id);
+        if (!stale) std::rethrow_exception(outage);
+        Response r = CachedJson(std::move(*stale), "stale");
+        r.set(http::beast_http::field::warning, kStaleWarning);
         co_return r;
     }
-    auto product = co_await ctx->store->Get(id);
     if (!product) throw HttpError(Status::not_found, "no product with id " + id);
     auto json = ToJson(*product);
     co_await ctx->cache->Put(id, json);
-    Response r = http::JsonText(Status::ok, std::move(json));
-    r.set("X-Cache", "miss");
-    co_return r;
+    co_return CachedJson(std::move(json), "miss");
 }
 
 // {sku, name, description?, price_minor, currency, stock}, read strictly: every

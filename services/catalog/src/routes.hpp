@@ -15,6 +15,10 @@ struct CatalogContext {
     std::shared_ptr<ReservationStore> reservations;
 };
 
+/// The Warning (RFC 7234 section 5.5) on a product served from an old copy because the
+/// database could not be reached.
+inline constexpr const char* kStaleWarning = "110 - \"Response is Stale\"";
+
 /// Public browse routes, admin writes, and /internal/products and /internal/stock/check
 /// for other services and the checks of the test suites.
 http::Router MakeRouter(const std::shared_ptr<CatalogContext>& ctx);
