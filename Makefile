@@ -3,7 +3,7 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-.PHONY: all bootstrap configure build run stop test test-faults test-debug format format-check lint bench fuzz clean
+.PHONY: all bootstrap configure build run stop test test-faults test-debug format format-check lint bench fuzz lab clean
 
 all: build
 
@@ -64,6 +64,12 @@ bench: build
 	bench/run-foundation --build $(BUILD)
 	$(BUILD)/bench/keel-bench-bus 200000 3
 	bench/run-saga --build $(BUILD)
+
+# The load lab (docs/lab.md): seed 004's experiments against a stack of its own, on free ports;
+# report and plots in var/lab/<UTC time>/ (var/lab/latest). Full: about 20 minutes on 2 cores;
+# QUICK=1: at most 6 minutes (small steps, short runs, no scaling).
+lab: build
+	KEEL_BUILD_DIR=$(BUILD) tools/lab/keel-lab $(if $(QUICK),--quick)
 
 clean:
 	rm -rf build

@@ -63,4 +63,4 @@ def check(doc, raw_doc, services, order, env):
             f"+ {reserved} reserved for operators ({res_var}) = {total + reserved} > max_connections "
             f"{max_conn} ({max_var}). Lower {pool_var} (now {', '.join(map(str, pools))} per replica; "
             f"at most {max(0, (max_conn - reserved) // max(1, sum(r for _, r, _ in clients)))} fits), "
-            f"run fewer replicas, or raise {max_var}.")
+            f"run fewer replicas (deploy.replicas, up --scale), or raise {max_var}.")

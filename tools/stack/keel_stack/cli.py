@@ -65,6 +65,8 @@ def parse_args(argv):
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health (default 120)")
     up.add_argument("--quiet", action="store_true", help="do not echo service output to the terminal")
+    up.add_argument("--scale", action="append", default=[], metavar="SVC=N",
+                    help="run N replicas of SVC instead of its deploy.replicas (repeatable)")
     sub.add_parser("down", help="stop a running stack")
     ps = sub.add_parser("ps", help="services, replicas, pids, ports, health")
     ps.add_argument("--json", action="store_true")
@@ -86,6 +88,8 @@ def parse_args(argv):
     cf = sub.add_parser("config", help="print the interpolated, merged compose model")
     cf.add_argument("--profile", action="append", default=[], dest="sub_profiles", metavar="NAME",
                     help="activate a compose profile (repeatable; default: $COMPOSE_PROFILES)")
+    cf.add_argument("--scale", action="append", default=[], metavar="SVC=N",
+                    help="as with up: show the model with N replicas of SVC")
     return p.parse_args(argv)
 
 
@@ -187,7 +191,10 @@ def load(args, generate=False):
     env, once, profiles = make_env(args, root, var_dir, files, generate)
     try:
         doc = model.load_files(files, env)
+        scale = model.parse_scale(getattr(args, "scale", None))
+        model.apply_scale(doc, scale)
         services = model.build_services(doc, profiles)
+        model.check_scaled(services, scale)
         order = model.start_order(services)
     except InterpolationError as e:
         die(str(e), 2)

@@ -313,6 +313,50 @@ def build_services(doc, profiles=()):
     return services
 
 
+def parse_scale(items):
+    """`up --scale SVC=N` (repeatable, docker compose's flag) -> {SVC: N}; the last one wins."""
+    out = {}
+    for item in items or []:
+        name, eq, n = str(item).partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise ConfigError(f"--scale {item}: expected SVC=N")
+        try:
+            count = int(n)
+        except ValueError:
+            raise ConfigError(f"--scale {item}: {n!r} is not a number")
+        # 0 would leave its dependents and the gateway's upstream without a server: not supported
+        if count < 1:
+            raise ConfigError(f"--scale {item}: at least 1 replica (stop a service with `keel-stack stop`)")
+        out[name] = count
+    return out
+
+
+def apply_scale(doc, scale):
+    """Override each scaled service's replica count in the (interpolated) compose document, before
+    the services are built: everything that follows the replica count (ports, the gateway's
+    upstreams, exports, the PostgreSQL budget, logs, ps/kill/stop/start) then sees it. Like compose,
+    --scale wins over deploy.replicas; natively it also wins over x-native.replicas."""
+    services = doc.get("services") or {}
+    for name, n in scale.items():
+        svc = services.get(name)
+        if not isinstance(svc, dict):
+            raise ConfigError(f"--scale {name}={n}: no service {name} in the compose files")
+        xn = svc.get("x-native")
+        if isinstance(xn, dict) and "replicas" in xn:
+            xn["replicas"] = n
+        svc["deploy"] = dict(svc.get("deploy") or {}, replicas=n)
+
+
+def check_scaled(services, scale):
+    """A scaled service that keel-stack does not run (docker only, profile off, enabled: false) is
+    a mistake worth an error rather than a silent no-op."""
+    for name, n in scale.items():
+        if name not in services:
+            raise ConfigError(f"--scale {name}={n}: {name} does not run natively here (no x-native block, "
+                              "its profiles are not active, or enabled: false)")
+
+
 def start_order(services):
     """Topological order by depends_on (stable: file order among independent services)."""
     order, state = [], {}

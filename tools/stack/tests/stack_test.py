@@ -393,6 +393,57 @@ services:
             self.assertEqual(run("config", PG_POOL_SIZE="16", PG_MAX_CONNECTIONS=str(n * 32 + 10)).returncode, 0)
             self.assertEqual(run("config", PG_MAX_CONNECTIONS=str(n * 16 + 9)).returncode, 2)   # 8 each + 10
 
+    def test_scale(self):
+        """up/config --scale SVC=N: overrides deploy.replicas (and x-native.replicas), repeatable
+        (the last wins), counted by the PostgreSQL budget; bad values and unknown services exit 2."""
+        self.assertEqual(model.parse_scale(["a=3", "b=1", "a=2"]), {"a": 2, "b": 1})
+        for bad in ("a", "=2", "a=x", "a=0", "a=-1"):
+            with self.assertRaises(model.ConfigError):
+                model.parse_scale([bad])
+        text = """
+services:
+  web: {deploy: {replicas: 2}, x-native: {command: [a]}}
+  nats: {x-native: {command: [a], replicas: "1"}}
+  docker: {image: x}
+"""
+        raw = __import__("yaml").safe_load(text)
+        model.apply_scale(raw, {"web": 5, "nats": 3})
+        svcs = model.build_services(raw)
+        self.assertEqual((svcs["web"].replicas, svcs["nats"].replicas), (5, 3))
+        self.assertEqual(svcs["web"].label(5), "web#5")
+        with self.assertRaises(model.ConfigError):
+            model.apply_scale(raw, {"nope": 2})
+        with self.assertRaises(model.ConfigError):
+            model.check_scaled(svcs, {"docker": 2})
+        env = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROFILES", "TELEGRAM_API_BASE", "PG_POOL_SIZE",
+                                                               "PG_MAX_CONNECTIONS", "PG_RESERVED_CONNECTIONS")}
+        env.update({k: f"s-{k}" for k in SECRETS})
+        with tempfile.TemporaryDirectory() as d:
+            def run(*args, **extra):
+                return subprocess.run([KEEL_STACK, "--var-dir", d, *args], env=dict(env, **extra),
+                                      capture_output=True, text=True, timeout=20)
+            r = run("config", "--scale", "orders=8", "--scale", "catalog=1")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            doc = __import__("yaml").safe_load(r.stdout.partition("\n# profiles: ")[0])
+            self.assertEqual(doc["services"]["orders"]["deploy"]["replicas"], 8)
+            self.assertEqual(doc["services"]["catalog"]["deploy"]["replicas"], 1)
+            # 8 + 8 replicas of 8 connections on top of the other 6 services' 2 x 8: 234 > 200
+            n = len(SERVICES)
+            r = run("up", "-d", "--scale", "orders=8", "--scale", "recommendations=8")
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn(f"need {(n - 2) * 16 + 128} (", r.stderr)
+            self.assertIn("orders 8x8", r.stderr)
+            self.assertIn("recommendations 8x8", r.stderr)
+            self.assertIn("up --scale", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "stack.json")))
+            need = (n - 2) * 16 + 128 + 10
+            self.assertEqual(run("config", "--scale", "orders=8", "--scale", "recommendations=8",
+                                 PG_MAX_CONNECTIONS=str(need)).returncode, 0)
+            for bad in ("orders=0", "orders", "nosuch=2"):
+                r = run("config", "--scale", bad)
+                self.assertEqual(r.returncode, 2, bad)
+                self.assertIn("--scale", r.stderr)
+
     def test_profiles(self):
         text = """
 services:
@@ -512,6 +563,25 @@ class NginxTest(unittest.TestCase):
             cmd = sup.commands["gateway"]
             r = subprocess.run(cmd[:5] + ["-t"], capture_output=True, text=True, timeout=20)
             self.assertEqual(r.returncode, 0, r.stderr)
+        scaled = "services:\n" + "".join(f"  {s}: {{deploy: {{replicas: 2}}, x-native: {{command: [a]}}}}\n"
+                                         for s in self.SERVICES) + """
+  gateway:
+    x-native:
+      nginx: {template: deploy/nginx/gateway.conf.template, upstreams: [%s]}
+""" % ", ".join(self.SERVICES)
+        raw = __import__("yaml").safe_load(scaled)
+        model.apply_scale(raw, {"catalog": 4, "orders": 1})
+        ssvcs = model.build_services(raw)
+        with tempfile.TemporaryDirectory() as d:   # the upstreams follow --scale
+            sup = Supervisor(ssvcs, model.start_order(ssvcs), ROOT, d, dict(env, KEEL_VAR_DIR=os.path.dirname(tls)),
+                             echo=False)
+            sup.plan()
+            conf = read(os.path.join(d, "nginx", "nginx.conf"))
+            for name, n in (("catalog", 4), ("orders", 1), ("auth", 2)):
+                block = conf.split(f"upstream {name} {{", 1)[1].split("}", 1)[0]
+                self.assertEqual(block.count("server 127.0.0.1:"), n, block)
+                for r in sup.replicas[name]:
+                    self.assertIn(f"server 127.0.0.1:{r.port} ", block)
         with tempfile.TemporaryDirectory() as d:   # INTERNAL_GATEWAY_PORT from the environment
             sup = Supervisor(svcs, order, ROOT, d, dict(env, INTERNAL_GATEWAY_PORT="18081"), echo=False)
             sup.plan()
@@ -673,6 +743,37 @@ class TinyStackTest(unittest.TestCase):
         s.run("down")
         self.assertEqual(read(os.path.join(self.www, "init.txt")), "init-ran\n")
         self.assertEqual(read(os.path.join(self.www, "post.txt")), "post-ran\n")
+
+    def test_scale(self):
+        """up --scale web=3: three replicas, each in ps, its own log and port; kill web#3 restarts
+        only it; stop/start take all three; the next up without --scale has the compose count."""
+        s = self.stack
+        r = subprocess.run(s.argv("--env-file", self.envf, "up", "-d", "--scale", "web=3", "--scale", "once=1"),
+                           env=s.env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        web = s.state()["services"]["web"]["replicas"]
+        self.assertEqual([x["label"] for x in web], ["web#1", "web#2", "web#3"])
+        self.assertEqual([x["health"] for x in web], ["healthy"] * 3)
+        self.assertEqual(len({x["port"] for x in web}), 3)
+        for x in web:
+            self.assertEqual(http(f"http://127.0.0.1:{x['port']}/index.html")[0], 200)
+        self.assertTrue(os.path.exists(os.path.join(s.var_dir, "log", "web-3.log")))
+        self.assertIn("web#3", s.run("ps").stdout)
+        old = web[2]["pid"]
+        r = s.run("kill", "web#3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(s.wait(lambda: (s.replica("web", 3)["pid"] not in (None, old)
+                                        and s.replica("web", 3)["health"] == "healthy")), s.run("ps").stdout)
+        self.assertEqual([s.replica("web", n)["pid"] for n in (1, 2)], [web[0]["pid"], web[1]["pid"]])
+        self.assertEqual(s.replica("web", 3)["port"], web[2]["port"])
+        self.assertEqual(s.run("stop", "web").returncode, 0)
+        self.assertEqual([x["state"] for x in s.state()["services"]["web"]["replicas"]], ["stopped"] * 3)
+        self.assertEqual(s.run("start", "web").returncode, 0)
+        self.assertEqual([x["health"] for x in s.state()["services"]["web"]["replicas"]], ["healthy"] * 3)
+        self.assertEqual(s.run("down").returncode, 0)
+        r = s.run("--env-file", self.envf, "up", "-d")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(len(s.state()["services"]["web"]["replicas"]), 2)
 
     def test_closed_stdout(self):
         """keel-stack ps | head: a reader that goes away ends the output quietly (no traceback);

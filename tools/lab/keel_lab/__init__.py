@@ -1,0 +1,1 @@
+"""keel-lab: the load lab (docs/lab.md)."""
