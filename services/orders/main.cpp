@@ -22,6 +22,9 @@ static int Run(keel::core::EnvConfig& config) {
     keel::resilience::DownstreamOptions catalog;
     catalog.name = "catalog";
     catalog.timeout = settings.catalog.deadline;
+    // Orders wait for catalog to come back; probe it soon (a probe costs one order's 503).
+    catalog.breaker.open_for = std::chrono::seconds(2);
+    catalog.breaker.max_open_for = std::chrono::seconds(10);
     ctx->catalog = std::make_shared<ord::CatalogClient>(app.Downstream(std::move(catalog)),
                                                         settings.catalog.base_url,
                                                         app.Settings().service_token);

@@ -85,6 +85,29 @@ struct RouteSeries {
     std::array<std::atomic<telemetry::Counter*>, 600> by_status{};  ///< index: HTTP status
 };
 
+// How long a request waited between the gateway and this server (nginx's
+// `X-Request-Start: t=<unix seconds with milliseconds>`), when a trusted proxy says so. The
+// two clocks are one machine's natively and NTP-close in a cluster; a negative wait is 0.
+std::chrono::nanoseconds QueuedFor(const Request& request, const asio::ip::address& peer,
+                                   const std::vector<AddressRange>& trusted_proxies) {
+    std::string_view start = request["X-Request-Start"];
+    if (start.empty()) return {};
+    bool trusted = false;
+    for (const auto& range : trusted_proxies) trusted = trusted || range.Contains(peer);
+    if (!trusted) return {};
+    if (start.starts_with("t=")) start.remove_prefix(2);
+    double seconds = 0;
+    const auto* end = start.data() + start.size();
+    const auto parsed = std::from_chars(start.data(), end, seconds);
+    if (parsed.ec != std::errc() || parsed.ptr != end) return {};
+    const auto now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch());
+    const double waited = now.count() - seconds;
+    if (!(waited > 0) || waited > 3600) return {};
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(waited));
+}
+
 // A caller's X-Request-Timeout-Ms: whole milliseconds, nothing else.
 std::optional<long long> ParseTimeoutMs(std::string_view text) {
     long long value = 0;
@@ -190,7 +213,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         bool is_private = false;          ///< matched a route that is not Access::kPublic
         RouteSeries* series = nullptr;    ///< the matched route's (or builtin's) metrics
         Clock::time_point arrived;
-        bool admitted = false;  ///< holds a slot of options.admission
+        std::chrono::nanoseconds queued{0};  ///< before this server read it (X-Request-Start)
+        bool admitted = false;               ///< holds a slot of options.admission
         Clock::time_point admitted_at;
     };
 
@@ -322,7 +346,7 @@ Task<Response> Server::Impl::Dispatch(RequestContext& ctx, RouteInfo& route) {
     if (expired) co_return std::move(*expired);
     // Shed before authentication: verifying a token is work an overloaded server has not got.
     if (options.admission) {
-        if (!options.admission->TryAcquire()) {
+        if (!options.admission->TryAcquire(route.queued)) {
             shed.Inc();
             Response r = Problem(Status::service_unavailable,
                                  "the server is overloaded; retry after the Retry-After seconds");
@@ -466,6 +490,7 @@ Task<Response> Server::Impl::Handle(const Request& request, asio::ip::address pe
                                        options.trusted_proxies);
     RouteInfo route;
     route.arrived = started;
+    if (options.admission) route.queued = QueuedFor(request, peer, options.trusted_proxies);
     in_flight.Add(1);
     active_requests.fetch_add(1);
     RequestContext ctx(request, request_id, std::move(client));

@@ -21,7 +21,10 @@ public:
     std::atomic<int> released_counted{0};
     std::atomic<int> released_uncounted{0};
 
-    bool TryAcquire() override {
+    std::atomic<std::int64_t> last_queued_ms{-1};
+
+    bool TryAcquire(std::chrono::nanoseconds queued) override {
+        last_queued_ms = std::chrono::duration_cast<milliseconds>(queued).count();
         if (!open) return false;
         ++acquired;
         ++in_flight_;
@@ -147,6 +150,22 @@ TEST(HttpServerAdmission, ShedsEarlyButNeverTheProbes) {
             // A dependency's 503 says nothing about this server's own latency.
             EXPECT_EQ(admission->released_uncounted, 1);
             EXPECT_EQ(admission->InFlight(), 0u);
+            EXPECT_EQ(admission->last_queued_ms, 0) << "no X-Request-Start: nothing known";
+
+            // The gateway stamped the request 250 ms ago (nginx's $msec form).
+            const double stamped =
+                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                    .count() -
+                0.25;
+            char start[64];
+            std::snprintf(start, sizeof start, "t=%.3f", stamped);
+            Headers queued{{"X-Request-Start", start}};
+            EXPECT_EQ((co_await client->Get(base + "/budget", wait, queued)).result_int(), 200u);
+            EXPECT_GE(admission->last_queued_ms, 240);
+            EXPECT_LT(admission->last_queued_ms, 1000);
+            Headers garbage{{"X-Request-Start", "t=soon"}};
+            EXPECT_EQ((co_await client->Get(base + "/budget", wait, garbage)).result_int(), 200u);
+            EXPECT_EQ(admission->last_queued_ms, 0);
 
             admission->open = false;
             const int before = calls->handled;
@@ -168,7 +187,7 @@ TEST(HttpServerAdmission, ShedsEarlyButNeverTheProbes) {
                 metrics.find(R"(http_requests_total{route="/budget",method="GET",status="503"} 1)"),
                 std::string::npos);
             EXPECT_NE(
-                metrics.find(R"(http_requests_total{route="/budget",method="GET",status="200"} 1)"),
+                metrics.find(R"(http_requests_total{route="/budget",method="GET",status="200"} 3)"),
                 std::string::npos);
         });
 }

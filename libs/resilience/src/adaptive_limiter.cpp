@@ -1,6 +1,7 @@
 #include <keel/resilience/adaptive_limiter.hpp>
 
 #include <algorithm>
+#include <limits>
 
 namespace keel::resilience {
 
@@ -14,10 +15,35 @@ AdaptiveLimiter::AdaptiveLimiter(LimiterOptions options, std::shared_ptr<const C
     : options_(options),
       clock_(std::move(clock)),
       limit_(std::clamp(options.initial_limit, options.min_limit, options.max_limit)),
+      interval_start_ns_(clock_->Now().time_since_epoch().count()),
+      interval_min_queued_(std::numeric_limits<std::int64_t>::max()),
       window_start_(clock_->Now()),
       estimated_limit_(static_cast<double>(limit_.load())) {}
 
-bool AdaptiveLimiter::TryAcquire() {
+bool AdaptiveLimiter::QueueAdmits(std::chrono::nanoseconds queued) {
+    const std::int64_t now = clock_->Now().time_since_epoch().count();
+    const std::int64_t interval = options_.queue_interval.count();
+    std::int64_t start = interval_start_ns_.load(std::memory_order_relaxed);
+    // One caller closes each interval: standing when even its shortest wait was too long.
+    if (now - start >= interval &&
+        interval_start_ns_.compare_exchange_strong(start, now, std::memory_order_relaxed)) {
+        const std::int64_t shortest = interval_min_queued_.exchange(
+            std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed);
+        standing_.store(shortest != std::numeric_limits<std::int64_t>::max() &&
+                            shortest >= options_.queue_target.count(),
+                        std::memory_order_relaxed);
+    }
+    std::int64_t seen = interval_min_queued_.load(std::memory_order_relaxed);
+    while (queued.count() < seen && !interval_min_queued_.compare_exchange_weak(
+                                        seen, queued.count(), std::memory_order_relaxed)) {
+    }
+    const std::int64_t allowed =
+        standing_.load(std::memory_order_relaxed) ? options_.queue_target.count() : interval;
+    return queued.count() <= allowed;
+}
+
+bool AdaptiveLimiter::TryAcquire(std::chrono::nanoseconds queued) {
+    if (options_.queue_target.count() > 0 && !QueueAdmits(queued)) return false;
     std::size_t current = in_flight_.load(std::memory_order_relaxed);
     do {
         if (current >= limit_.load(std::memory_order_relaxed)) return false;

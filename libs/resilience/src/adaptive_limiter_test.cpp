@@ -16,7 +16,7 @@ struct LimiterFixture {
     void Window(std::chrono::nanoseconds rtt, std::size_t load = 0) {
         const std::size_t n = load ? load : limiter.Limit();
         std::size_t admitted = 0;
-        for (std::size_t i = 0; i < n; ++i) admitted += limiter.TryAcquire() ? 1 : 0;
+        for (std::size_t i = 0; i < n; ++i) admitted += limiter.TryAcquire(0ns) ? 1 : 0;
         clock->Advance(100ms);
         for (std::size_t i = 0; i < admitted; ++i) limiter.Release(rtt, true);
     }
@@ -30,12 +30,12 @@ struct LimiterFixture {
 
 TEST(AdaptiveLimiter, ShedsWhenInFlightReachesTheLimit) {
     LimiterFixture f(LimiterOptions{.min_limit = 2, .initial_limit = 10});
-    for (int i = 0; i < 10; ++i) EXPECT_TRUE(f.limiter.TryAcquire());
-    EXPECT_FALSE(f.limiter.TryAcquire());
+    for (int i = 0; i < 10; ++i) EXPECT_TRUE(f.limiter.TryAcquire(0ns));
+    EXPECT_FALSE(f.limiter.TryAcquire(0ns));
     EXPECT_EQ(f.limiter.InFlight(), 10u);
     f.limiter.Release(1ms, false);
-    EXPECT_TRUE(f.limiter.TryAcquire());
-    EXPECT_FALSE(f.limiter.TryAcquire());
+    EXPECT_TRUE(f.limiter.TryAcquire(0ns));
+    EXPECT_FALSE(f.limiter.TryAcquire(0ns));
 }
 
 TEST(AdaptiveLimiter, FallsWhenLatencyRisesAndRecoversWhenItReturns) {
@@ -76,7 +76,7 @@ TEST(AdaptiveLimiter, SamplesThatDoNotCountLeaveTheLimitAlone) {
     f.Windows(20, 10ms);
     const std::size_t limit = f.limiter.Limit();
     for (int w = 0; w < 20; ++w) {
-        for (int i = 0; i < 64; ++i) ASSERT_TRUE(f.limiter.TryAcquire());
+        for (int i = 0; i < 64; ++i) ASSERT_TRUE(f.limiter.TryAcquire(0ns));
         f.clock->Advance(100ms);
         for (int i = 0; i < 64; ++i) f.limiter.Release(10s, false);
     }
@@ -89,16 +89,60 @@ TEST(AdaptiveLimiter, AWindowNeedsBothItsSamplesAndItsTime) {
     options.window_samples = 10;
     LimiterFixture f(options);
     for (int i = 0; i < 9; ++i) {
-        ASSERT_TRUE(f.limiter.TryAcquire());
+        ASSERT_TRUE(f.limiter.TryAcquire(0ns));
         f.clock->Advance(1s);
         f.limiter.Release(5ms, true);
     }
     EXPECT_EQ(f.limiter.LongRtt(), 0ns) << "9 samples are not a window";
     for (int i = 0; i < 20; ++i) {
-        ASSERT_TRUE(f.limiter.TryAcquire());
+        ASSERT_TRUE(f.limiter.TryAcquire(0ns));
         f.limiter.Release(5ms, true);
     }
     EXPECT_EQ(f.limiter.LongRtt(), 5ms);
+}
+
+}  // namespace
+}  // namespace keel::resilience
+
+namespace keel::resilience {
+namespace {
+
+using namespace std::chrono_literals;
+
+// CoDel on the wait in front of the server: a request that queued past the interval is shed
+// always; once a whole interval had no request under the target, past the target too; and
+// the first interval with a short wait ends that.
+TEST(AdaptiveLimiter, ShedsOnAStandingQueueInFrontOfTheServer) {
+    auto clock = std::make_shared<ManualClock>();
+    AdaptiveLimiter limiter(LimiterOptions{.initial_limit = 1000}, clock);
+    auto once = [&limiter](std::chrono::nanoseconds queued) {
+        const bool admitted = limiter.TryAcquire(queued);
+        if (admitted) limiter.Release(1ms, false);
+        return admitted;
+    };
+    EXPECT_TRUE(once(0ns));
+    EXPECT_TRUE(once(80ms));
+    EXPECT_FALSE(once(150ms)) << "past the interval: shed even without a standing queue";
+    EXPECT_FALSE(limiter.QueueStanding());
+
+    for (int i = 0; i < 10; ++i) EXPECT_TRUE(once(20ms));  // a busy interval, min wait 0
+    clock->Advance(100ms);
+    EXPECT_TRUE(once(20ms));
+    EXPECT_FALSE(limiter.QueueStanding()) << "the interval before had a 0 ms wait";
+    for (int i = 0; i < 10; ++i) once(20ms);
+    clock->Advance(100ms);
+    EXPECT_FALSE(once(20ms)) << "every wait of the last interval was over 5 ms";
+    EXPECT_TRUE(limiter.QueueStanding());
+    EXPECT_TRUE(once(4ms));
+    clock->Advance(100ms);
+    EXPECT_TRUE(once(20ms)) << "a 4 ms wait ended the standing queue";
+    EXPECT_FALSE(limiter.QueueStanding());
+}
+
+TEST(AdaptiveLimiter, QueueSheddingCanBeTurnedOff) {
+    auto clock = std::make_shared<ManualClock>();
+    AdaptiveLimiter limiter(LimiterOptions{.queue_target = 0ns}, clock);
+    EXPECT_TRUE(limiter.TryAcquire(10s));
 }
 
 }  // namespace

@@ -11,8 +11,11 @@ namespace keel::http {
 class AdmissionControl {
 public:
     virtual ~AdmissionControl() = default;
-    /// Takes a slot for one request; false: shed it.
-    virtual bool TryAcquire() = 0;
+    /// Takes a slot for one request that waited `queued` before the server could read it
+    /// (from the gateway's X-Request-Start, trusted proxies only; 0 when unknown); false:
+    /// shed it. Queueing shows there, not in handler latency, when the whole machine is out
+    /// of CPU: a request served from memory takes microseconds once it is read.
+    virtual bool TryAcquire(std::chrono::nanoseconds queued) = 0;
     /// The request admitted by TryAcquire has finished after `latency`. `counts` is false
     /// when its latency says nothing about the server's load (the client went away, the
     /// handler failed before doing work): the slot is freed without a sample.

@@ -28,6 +28,13 @@ struct LimiterOptions {
     /// this much time.
     std::size_t window_samples = 10;
     std::chrono::nanoseconds min_window = std::chrono::milliseconds(100);
+    /// Queue-delay shedding (CoDel, as Facebook's servers use it): when every request of the
+    /// last `queue_interval` had waited at least `queue_target` before the server read it,
+    /// the queue is standing and each request that waited longer than queue_target is shed;
+    /// otherwise only those that waited longer than queue_interval. The wait comes from the
+    /// gateway (http::AdmissionControl::TryAcquire). queue_target 0 turns it off.
+    std::chrono::nanoseconds queue_target = std::chrono::milliseconds(5);
+    std::chrono::nanoseconds queue_interval = std::chrono::milliseconds(100);
 };
 
 /// Overload control for a server (http::ServerOptions::admission): an adaptive concurrency
@@ -37,14 +44,18 @@ struct LimiterOptions {
 /// smoothed, within [min_limit, max_limit]. Latency that grows (requests queueing for CPU or
 /// a pool) pulls the limit down; flat latency lets it creep up. It only grows while at least
 /// half of it is in use, so an idle server does not inflate it.
-/// TryAcquire is lock-free (one CAS loop); Release adds to atomics and takes a mutex with
+/// Before the limit, a request that queued too long in front of the server is shed (the
+/// queue_* options): with the machine out of CPU the wait shows there and not in handler
+/// latency. TryAcquire is lock-free (CAS loops); Release adds to atomics and takes a mutex with
 /// try_lock once per window. Thread-safe.
 class AdaptiveLimiter final : public http::AdmissionControl {
 public:
     explicit AdaptiveLimiter(LimiterOptions options = {},
                              std::shared_ptr<const Clock> clock = SteadyClock());
 
-    bool TryAcquire() override;
+    bool TryAcquire(std::chrono::nanoseconds queued) override;
+    /// True while the queue in front of the server is standing (see queue_target).
+    bool QueueStanding() const { return standing_.load(std::memory_order_relaxed); }
     void Release(std::chrono::nanoseconds latency, bool counts) override;
     std::size_t Limit() const override { return limit_.load(std::memory_order_relaxed); }
     std::size_t InFlight() const override { return in_flight_.load(std::memory_order_relaxed); }
@@ -53,6 +64,7 @@ public:
     std::chrono::nanoseconds LongRtt() const;
 
 private:
+    bool QueueAdmits(std::chrono::nanoseconds queued);
     void CloseWindow();
     void Update(double short_rtt_ns, std::size_t peak_in_flight);
 
@@ -64,6 +76,10 @@ private:
     std::atomic<std::size_t> peak_in_flight_{0};  // in this window
     std::atomic<std::uint64_t> sample_sum_ns_{0};
     std::atomic<std::uint64_t> sample_count_{0};
+
+    std::atomic<std::int64_t> interval_start_ns_;    // clock time since its epoch
+    std::atomic<std::int64_t> interval_min_queued_;  // ns; INT64_MAX: none yet
+    std::atomic<bool> standing_{false};
 
     mutable std::mutex update_mutex_;
     Clock::TimePoint window_start_;
