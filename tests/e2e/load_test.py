@@ -39,9 +39,10 @@ SERIES = sorted(set(ROUTES.values()))
 TOP_KEYS = ("mode", "users", "rate", "duration_s", "requests", "ok", "errors", "throughput_rps",
             "goodput_rps", "latency_ms", "shed_latency_ms", "steps", "timeline", "cpu_s",
             "cpu_us_per_request", "order_final_ms")
-ERROR_KINDS = ("connect", "timeout", "http_4xx", "http_5xx", "http_503_shed", "other")
+ERROR_KINDS = ("connect", "timeout", "http_4xx", "http_5xx", "http_503_shed", "other", "http_503_overload",
+               "http_503_dependency")
 LATENCY_KEYS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
-TIMELINE_KEYS = ("t", "rps", "ok", "errors", "p50_ms", "p99_ms", "in_flight", "users")
+TIMELINE_KEYS = ("t", "rps", "ok", "errors", "p50_ms", "p99_ms", "in_flight", "users", "shed", "shed_p99_ms")
 
 
 def served():
@@ -81,6 +82,8 @@ class LoadTest(unittest.TestCase):
         self.assertTrue(report["timeline"])
         for row in report["timeline"]:
             self.assertEqual(set(TIMELINE_KEYS) - set(row), set(), row)
+            self.assertEqual(row["shed"], 0, row)
+            self.assertIsNone(row["shed_p99_ms"], row)  # no 503 that second
         self.assertEqual(sum(report["errors"].values()), 0, report["errors"])
         self.assertEqual(report["ok"], report["requests"])
         self.assertGreater(report["cpu_s"], 0)

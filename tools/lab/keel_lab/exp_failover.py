@@ -2,7 +2,7 @@
 import time
 
 from . import paper, plots
-from .load import error_count
+from .load import error_count, error_kinds
 
 NAME = "failover"
 
@@ -60,7 +60,7 @@ def section(lab, fmt):
         k = m["t_kill"] or 0
         w = m["window"]
         win = f"{w[1] - w[0] + 1:.0f} s (t {w[0]:g}-{w[1]:g})" if w else "none"
-        kinds = ", ".join(f"{a} {b}" for a, b in sorted((m["result"].get("errors") or {}).items()) if b)
+        kinds = error_kinds(m["result"])
         out.append(f"| {n} | {m['rate']:.0f} | {m['errors']}{f' ({kinds})' if kinds else ''} | "
                    f"{m['errors_before_kill']} | {win} | "
                    f"{fmt.secs(m['t_back'] - k if m['t_back'] else None)} | "

@@ -2,7 +2,7 @@
 loop (paper figure 5), with the CPU of every process to tell what saturates."""
 from . import paper, plots
 from .lab import by_service
-from .load import error_count, lat
+from .load import error_count, error_kinds, lat
 
 NAME = "scaling"
 MIX = "recs=50,order=50"
@@ -53,7 +53,7 @@ def section(lab, fmt):
         top_p = max(procs.items(), key=lambda kv: kv[1]["cpu_pct"]) if procs else ("-", {"cpu_pct": 0})
         if saturated_at is None and total >= 0.9 * 100 * cores:
             saturated_at = n
-        kinds = ", ".join(f"{a} {b}" for a, b in sorted((res.get("errors") or {}).items()) if b)
+        kinds = error_kinds(res)
         out.append(f"| {n} | {fmt.num(res.get('goodput_rps'))} | {rel.get(n, 0):.2f}x | {n}x | "
                    f"{paper.PAPER_SCALING.get(n, '-')}x | {fmt.num(res.get('throughput_rps'))} | {fmt.num(lat(res))} | "
                    f"{error_count(res)}{f' ({kinds})' if kinds else ''} | {total:.0f}% | "

@@ -107,12 +107,39 @@ class KeelLoad:
         return run["proc"].pid
 
 
+# keel-load's split of http_503_shed by cause (overload control or a dependency): not more errors.
+SPLIT_503 = ("http_503_overload", "http_503_dependency")
+
+
 def error_count(result):
-    return sum((result.get("errors") or {}).values())
+    if "error_count" in result:
+        return result["error_count"]
+    return sum(v for k, v in (result.get("errors") or {}).items() if k not in SPLIT_503)
+
+
+def error_kinds(result, skip=()):
+    """'kind n, ...' of the errors that occurred, the 503s' split by cause in brackets."""
+    errors = result.get("errors") or {}
+    out = []
+    for k, v in sorted(errors.items()):
+        if not v or k in SPLIT_503 or k in skip:
+            continue
+        if k == "http_503_shed" and any(errors.get(x) for x in SPLIT_503):
+            v = f"{v} [overload {errors.get('http_503_overload', 0)}, dependency {errors.get('http_503_dependency', 0)}]"
+        out.append(f"{k} {v}")
+    return ", ".join(out)
 
 
 def shed_count(result):
+    """All 503 answers, whatever their cause."""
     return (result.get("errors") or {}).get("http_503_shed", 0)
+
+
+def overload_shed_count(result):
+    """503s from overload control (problem detail "overloaded"); older keel-load JSON without the
+    split: every 503."""
+    errors = result.get("errors") or {}
+    return errors["http_503_overload"] if "http_503_overload" in errors else shed_count(result)
 
 
 def lat(result, key="p99"):

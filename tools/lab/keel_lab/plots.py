@@ -87,6 +87,8 @@ def overload(lab, modes, overload_s):
         ax2 = ax.twinx()
         p99 = [max(e.get("p99_ms") or 0, 0.01) if e.get("ok") else float("nan") for e in tl]
         ax2.plot(x, p99, "b:", label="p99 ms (admitted)")
+        shed = [max(e["shed_p99_ms"], 0.01) if e.get("shed_p99_ms") is not None else float("nan") for e in tl]
+        ax2.plot(x, shed, "m.", label="p99 ms (503s)")
         ax2.set_yscale("log")
         ax2.set_ylabel("p99, ms (log)")
         ax.set_title(f"3x capacity ({m['rate']:.0f} rps), overload control {mode}")
@@ -135,9 +137,9 @@ def scaling(lab, r, rel):
     return _save(lab, fig, "scaling.png")
 
 
-def dependency(lab, r):
+def dependency(lab, r, shed_target_ms=None):
     kinds = sorted({k for k, _ in r})
-    fig, axes = plt.subplots(len(kinds), 2, figsize=(10, 3.2 * len(kinds)), squeeze=False)
+    fig, axes = plt.subplots(len(kinds), 3, figsize=(14, 3.2 * len(kinds)), squeeze=False, sharex=True)
     for row, kind in zip(axes, kinds):
         shaded = False
         for (k, br), m in sorted(r.items()):
@@ -147,16 +149,25 @@ def dependency(lab, r):
             x = [e["t"] for e in tl]
             # a second without one answered (non-503) request has no latency: a gap, not zero
             p99 = [e.get("p99_ms") if e.get("ok") else None for e in tl]
+            shed = [e.get("shed_p99_ms") for e in tl]   # null in a second without a 503
             share = [100.0 * e.get("errors", 0) / max(1, e.get("errors", 0) + e.get("ok", 0)) for e in tl]
             row[0].plot(x, [float("nan") if v is None else max(v, 0.01) for v in p99], ".-", label=f"breakers {br}")
-            row[1].plot(x, share, "-", label=f"breakers {br}")
+            row[1].plot(x, [float("nan") if v is None else max(v, 0.01) for v in shed], ".-", label=f"breakers {br}")
+            row[2].plot(x, share, "-", label=f"breakers {br}")
             if not shaded and m["t_on"] is not None and m["t_off"] is not None:
                 for ax in row:
                     ax.axvspan(m["t_on"], m["t_off"], color="orange", alpha=0.2, label=f"catalog {kind}")
+                w0, w1 = m.get("open_window") or (None, None)
+                if w0 is not None and w1 is not None:
+                    row[1].axvspan(w0, w1, color="green", alpha=0.1, label="judged: breaker open")
                 shaded = True
+        if shed_target_ms:
+            row[1].axhline(shed_target_ms, color="k", ls="--", lw=0.8, label=f"target {shed_target_ms:.0f} ms")
         row[0].set_yscale("log")
         row[0].set_ylabel("orders p99 (answered, not 503), ms")
-        row[1].set_ylabel("errors, % of requests")
+        row[1].set_yscale("log")
+        row[1].set_ylabel("orders 503s p99, ms")
+        row[2].set_ylabel("errors, % of requests")
         for ax in row:
             ax.set_xlabel("s")
             ax.grid(True, alpha=0.3)

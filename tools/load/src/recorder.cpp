@@ -30,6 +30,13 @@ std::optional<ErrorKind> Classify(const Response& response) {
     return std::nullopt;
 }
 
+Cause503 Classify503(const Response& response) {
+    // keel's overload control answers with this word in its problem detail (libs/http server.cpp);
+    // a breaker or a dependency's 503 never says it. A substring search: the body is short.
+    return response.body.find("overloaded") != std::string::npos ? Cause503::kOverload
+                                                                 : Cause503::kDependency;
+}
+
 std::uint64_t Totals::ErrorCount() const {
     return std::accumulate(errors.begin(), errors.end(), std::uint64_t{0});
 }
@@ -39,12 +46,16 @@ void Totals::Merge(const Totals& other) {
     ok += other.ok;
     for (std::size_t i = 0; i < kErrorKinds; ++i) errors[i] += other.errors[i];
     latency.Merge(other.latency);
+    shed.Merge(other.shed);
+    shed_overload += other.shed_overload;
+    shed_dependency += other.shed_dependency;
 }
 
 void Totals::Reset() {
-    requests = ok = 0;
+    requests = ok = shed_overload = shed_dependency = 0;
     errors.fill(0);
     latency.Reset();
+    shed.Reset();
 }
 
 void Recorder::Record(Step step, const Response& response, std::uint64_t latency_us) {
@@ -63,7 +74,11 @@ void Recorder::Record(Step step, const Response& response, std::uint64_t latency
     if (kind) ++step_stats.errors;
     if (response.outcome != Outcome::kResponse) return;  // no answer: no latency to speak of
     if (response.status == 503) {
-        shed_.Record(latency_us);
+        const bool overload = Classify503(response) == Cause503::kOverload;
+        for (Totals* t : {&total_, &second_}) {
+            t->shed.Record(latency_us);
+            ++(overload ? t->shed_overload : t->shed_dependency);
+        }
         return;
     }
     total_.latency.Record(latency_us);
@@ -97,12 +112,11 @@ void Recorder::TakeSecond(Totals& second) {
     second_.Reset();
 }
 
-void Recorder::MergeTotalsInto(Totals& totals, Histogram& shed,
-                               std::array<StepStats, kStepCount>& steps, Histogram& order_final,
+void Recorder::MergeTotalsInto(Totals& totals, std::array<StepStats, kStepCount>& steps,
+                               Histogram& order_final,
                                std::array<std::uint64_t, 3>& order_outcomes) {
     std::lock_guard lock(mutex_);
     totals.Merge(total_);
-    shed.Merge(shed_);
     for (std::size_t i = 0; i < kStepCount; ++i) {
         steps[i].requests += steps_[i].requests;
         steps[i].errors += steps_[i].errors;

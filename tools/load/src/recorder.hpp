@@ -28,6 +28,11 @@ std::string_view ErrorKindName(ErrorKind kind);
 /// nullopt for a success (1xx-3xx), else the error's kind.
 std::optional<ErrorKind> Classify(const Response& response);
 
+/// Why a server answered 503: its overload control shed the request (keel's problem detail says
+/// "overloaded"), or anything else (a dependency down, a breaker open). Splits http_503_shed.
+enum class Cause503 : std::uint8_t { kOverload, kDependency };
+Cause503 Classify503(const Response& response);
+
 struct StepStats {
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;
@@ -39,7 +44,10 @@ struct Totals {
     std::uint64_t requests = 0;  // answered or failed; not dropped
     std::uint64_t ok = 0;
     std::array<std::uint64_t, kErrorKinds> errors{};
-    Histogram latency;  // answers other than 503 (the admitted ones)
+    Histogram latency;                // answers other than 503 (the admitted ones)
+    Histogram shed;                   // the 503 answers
+    std::uint64_t shed_overload = 0;  // the 503s split by Cause503; not counted again as errors
+    std::uint64_t shed_dependency = 0;
     std::uint64_t ErrorCount() const;
     void Merge(const Totals& other);
     void Reset();
@@ -61,7 +69,7 @@ public:
     /// Adds this second's counts to `second` and clears them here.
     void TakeSecond(Totals& second);
     /// Adds everything measured so far to the arguments.
-    void MergeTotalsInto(Totals& totals, Histogram& shed, std::array<StepStats, kStepCount>& steps,
+    void MergeTotalsInto(Totals& totals, std::array<StepStats, kStepCount>& steps,
                          Histogram& order_final, std::array<std::uint64_t, 3>& order_outcomes);
 
     std::atomic<std::int64_t> in_flight{0};
@@ -72,7 +80,6 @@ private:
     std::atomic<bool> measuring_{false};
     Totals total_;
     Totals second_;
-    Histogram shed_;
     std::array<StepStats, kStepCount> steps_;
     Histogram order_final_;
     std::array<std::uint64_t, 3> order_outcomes_{};  // confirmed, cancelled, not final in time

@@ -42,6 +42,9 @@ std::string ResultJson(const Options& o, const RunResult& r, const SetupReport* 
     json::object errors;
     for (std::size_t i = 0; i < kErrorKinds; ++i)
         errors[ErrorKindName(static_cast<ErrorKind>(i))] = r.totals.errors[i];
+    // http_503_shed split by cause (Classify503): not more errors, so not in error_count
+    errors["http_503_overload"] = r.totals.shed_overload;
+    errors["http_503_dependency"] = r.totals.shed_dependency;
     json::object steps;
     for (std::size_t i = 0; i < kStepCount; ++i) {
         const auto& s = r.steps[i];
@@ -51,14 +54,18 @@ std::string ResultJson(const Options& o, const RunResult& r, const SetupReport* 
     }
     json::array timeline;
     for (const auto& row : r.timeline)
-        timeline.push_back(json::object{{"t", row.t},
-                                        {"rps", row.rps},
-                                        {"ok", row.ok},
-                                        {"errors", row.errors},
-                                        {"p50_ms", row.p50_ms},
-                                        {"p99_ms", row.p99_ms},
-                                        {"in_flight", row.in_flight},
-                                        {"users", row.users}});
+        timeline.push_back(
+            json::object{{"t", row.t},
+                         {"rps", row.rps},
+                         {"ok", row.ok},
+                         {"errors", row.errors},
+                         {"p50_ms", row.p50_ms},
+                         {"p99_ms", row.p99_ms},
+                         {"in_flight", row.in_flight},
+                         {"users", row.users},
+                         {"shed", row.shed},
+                         {"shed_p99_ms",
+                          row.shed_p99_ms ? json::value(*row.shed_p99_ms) : json::value(nullptr)}});
     const double seconds = r.measured_s > 0 ? r.measured_s : 1;
     const auto requests = r.totals.requests;
     json::object out{
@@ -75,9 +82,9 @@ std::string ResultJson(const Options& o, const RunResult& r, const SetupReport* 
         {"throughput_rps", requests / seconds},
         {"goodput_rps", r.totals.ok / seconds},
         {"latency_ms", Latency(r.totals.latency)},
-        {"shed_latency_ms", json::object{{"p50", Ms(r.shed.Percentile(50))},
-                                         {"p99", Ms(r.shed.Percentile(99))},
-                                         {"count", r.shed.Count()}}},
+        {"shed_latency_ms", json::object{{"p50", Ms(r.totals.shed.Percentile(50))},
+                                         {"p99", Ms(r.totals.shed.Percentile(99))},
+                                         {"count", r.totals.shed.Count()}}},
         {"steps", std::move(steps)},
         {"timeline", std::move(timeline)},
         {"cpu_s", r.cpu_s},
@@ -104,14 +111,21 @@ std::string ResultJson(const Options& o, const RunResult& r, const SetupReport* 
 }
 
 std::string TimelineCsv(const RunResult& r) {
-    std::string out = "t,rps,ok,errors,p50_ms,p99_ms,in_flight,users\n";
+    std::string out = "t,rps,ok,errors,p50_ms,p99_ms,in_flight,users,shed,shed_p99_ms\n";
     char line[256];
     for (const auto& row : r.timeline) {
-        std::snprintf(line, sizeof line, "%.3f,%.1f,%llu,%llu,%.3f,%.3f,%lld,%lld\n", row.t,
+        std::snprintf(line, sizeof line, "%.3f,%.1f,%llu,%llu,%.3f,%.3f,%lld,%lld,%llu,", row.t,
                       row.rps, static_cast<unsigned long long>(row.ok),
                       static_cast<unsigned long long>(row.errors), row.p50_ms, row.p99_ms,
-                      static_cast<long long>(row.in_flight), static_cast<long long>(row.users));
+                      static_cast<long long>(row.in_flight), static_cast<long long>(row.users),
+                      static_cast<unsigned long long>(row.shed));
         out += line;
+        // no 503 that second: an empty field, as the JSON's null
+        if (row.shed_p99_ms) {
+            std::snprintf(line, sizeof line, "%.3f", *row.shed_p99_ms);
+            out += line;
+        }
+        out += '\n';
     }
     return out;
 }

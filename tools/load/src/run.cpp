@@ -253,6 +253,8 @@ void CloseSecond(Shared& shared, double t, double length_s) {
     row.errors = second.ErrorCount();
     row.p50_ms = second.latency.Percentile(50) / 1000.0;
     row.p99_ms = second.latency.Percentile(99) / 1000.0;
+    row.shed = second.shed.Count();
+    if (row.shed > 0) row.shed_p99_ms = second.shed.Percentile(99) / 1000.0;
     shared.result.timeline.push_back(row);
     if (shared.progress) PrintProgress(row);
 }
@@ -290,7 +292,7 @@ asio::awaitable<void> Reporter(Shared& shared) {
     shared.result.measured_s = duration;
     auto& res = shared.result;
     for (auto& r : shared.recorders)
-        r->MergeTotalsInto(res.totals, res.shed, res.steps, res.order_final, res.order_outcomes);
+        r->MergeTotalsInto(res.totals, res.steps, res.order_final, res.order_outcomes);
     for (auto& io : shared.ios) io->stop();
 }
 

@@ -2,6 +2,7 @@
 // The measured run: closed-loop users or open-loop arrivals on 1-2 io threads, a reporter that
 // closes each second (timeline, progress line), and the results.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,12 +22,13 @@ struct TimelineRow {
     double p99_ms = 0;
     std::int64_t in_flight = 0;
     std::int64_t users = 0;
+    std::uint64_t shed = 0;             // 503 answers this second (not in p50/p99)
+    std::optional<double> shed_p99_ms;  // their p99; none without a 503
 };
 
 struct RunResult {
     double measured_s = 0;
-    Totals totals;
-    Histogram shed;
+    Totals totals;  // totals.shed: the 503s' latency over the run
     std::array<StepStats, kStepCount> steps;
     Histogram order_final;
     std::array<std::uint64_t, 3> order_outcomes{};  // confirmed, cancelled, not final in time
