@@ -25,6 +25,7 @@ static int Run(keel::core::EnvConfig& config) {
     // Orders wait for catalog to come back; probe it soon (a probe costs one order's 503).
     catalog.breaker.open_for = std::chrono::seconds(2);
     catalog.breaker.max_open_for = std::chrono::seconds(10);
+    catalog.breaker.half_open_probes = 1;
     ctx->catalog = std::make_shared<ord::CatalogClient>(app.Downstream(std::move(catalog)),
                                                         settings.catalog.base_url,
                                                         app.Settings().service_token);

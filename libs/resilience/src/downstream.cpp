@@ -170,6 +170,8 @@ Task<http::Response> Downstream::Send(Call call) {
             d.Count(Outcome::kRejectedOpen);
             break;
         }
+        if (d.breaker.State() == BreakerState::kHalfOpen)
+            timeout = std::min(timeout, d.options.probe_timeout);
         const auto queued_at = d.clock->Now();
         std::optional<Bulkhead::Slot> slot;
         std::exception_ptr full;
@@ -215,12 +217,13 @@ Task<http::Response> Downstream::Send(Call call) {
             d.Count(Outcome::kOk);
             co_return std::move(*response);
         }
-        d.Count(error && latency >= timeout - milliseconds(1) ? Outcome::kTimeout
-                                                              : Outcome::kError);
+        const bool timed_out = error && latency >= timeout - milliseconds(1);
+        d.Count(timed_out ? Outcome::kTimeout : Outcome::kError);
         last_response = std::move(response);
         last_error = error;
 
         if (!retryable || attempt >= d.options.retry.max_attempts) break;
+        if (timed_out && !d.options.retry.retry_timeouts) break;
         const milliseconds wait = backoff.Next();
         if (call.deadline && d.clock->Now() + wait >= *call.deadline) break;
         if (!d.budget.TryRetry()) {

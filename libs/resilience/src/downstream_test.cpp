@@ -326,6 +326,33 @@ KEEL_CORO_TEST(Downstream, AHalfOpenProbeThatSucceedsClosesTheBreaker) {
               std::string::npos);
 }
 
+// A hung downstream: an attempt that ran out of time is not tried again (the caller would
+// only wait twice), and once the breaker is half-open its probe waits probe_timeout only.
+KEEL_CORO_TEST(Downstream, AHungServerIsNotRetriedAndItsProbeIsShort) {
+    MisbehavingServer server(Mode::kHang);
+    auto options = FastOptions();  // 500 ms a attempt, 3 attempts
+    options.probe_timeout = 50ms;
+    options.breaker.consecutive_failures = 1;
+    options.breaker.open_for = 100ms;
+    options.breaker.max_open_for = 100ms;
+    options.breaker.half_open_probes = 1;
+    Fixture f(co_await asio::this_coro::executor, options);
+    auto started = Steady::now();
+    EXPECT_EQ(co_await Outcome(f.downstream, Get(server.Url())), "client_error");
+    EXPECT_LT(Steady::now() - started, 900ms) << "a timed-out GET was retried";
+    EXPECT_EQ(server.Requests(), 1);
+    EXPECT_EQ(f.downstream.Breaker().State(), BreakerState::kOpen);
+    EXPECT_EQ(co_await Outcome(f.downstream, Get(server.Url())), "circuit_open");
+
+    co_await testing::Sleep(150ms);
+    started = Steady::now();
+    EXPECT_EQ(co_await Outcome(f.downstream, Get(server.Url())), "client_error");
+    const auto probe = Steady::now() - started;
+    EXPECT_GE(probe, 45ms);
+    EXPECT_LT(probe, 300ms) << "the probe waited the whole timeout";
+    EXPECT_EQ(f.downstream.Breaker().State(), BreakerState::kOpen);
+}
+
 KEEL_CORO_TEST(Downstream, TheBulkheadCapsCallsToAHangingServer) {
     MisbehavingServer server(Mode::kHang);
     auto options = FastOptions();

@@ -26,6 +26,10 @@ namespace keel::resilience {
 struct RetryOptions {
     /// Attempts in all, the first included (1: never retry).
     int max_attempts = 3;
+    /// Whether an attempt that ran out of time is tried again. Off: a downstream that hangs
+    /// would only hang again, and the caller would wait twice (a refused connection, a
+    /// 502/503/504 are still retried).
+    bool retry_timeouts = false;
     BackoffOptions backoff;
     RetryBudgetOptions budget;
 };
@@ -35,6 +39,10 @@ struct DownstreamOptions {
     std::string name;
     /// Each attempt's timeout, cut to what is left of the call's deadline.
     std::chrono::milliseconds timeout{2000};
+    /// A half-open breaker's probe gets at most this long: it tests whether the downstream
+    /// is back, and a caller whose request became the probe should not wait the full timeout
+    /// on a downstream that is still hung.
+    std::chrono::milliseconds probe_timeout{250};
     BreakerOptions breaker;
     BulkheadOptions bulkhead;
     RetryOptions retry;
