@@ -12,14 +12,8 @@ namespace cat = keel::catalog;
 static int Run(keel::core::EnvConfig& config) {
     auto common = keel::service::ReadCommonSettings(config, "catalog");
     const auto settings = cat::ReadSettings(config);
-    cat::LocalCacheOptions local;
-    local.max_entries =
-        static_cast<std::size_t>(config.Int("CATALOG_LOCAL_CACHE_ENTRIES", 10'000, 0, 10'000'000));
-    local.max_bytes = static_cast<std::size_t>(
-        config.Int("CATALOG_LOCAL_CACHE_BYTES", std::int64_t{32} << 20, 0, std::int64_t{1} << 34));
-    local.ttl = std::chrono::seconds(config.Int("CATALOG_LOCAL_CACHE_TTL_S", 60, 1, 86400));
-    local.stale_ttl = std::chrono::seconds(config.Int("CATALOG_STALE_TTL_S", 3600, 0, 7 * 86400));
     config.Finish();
+    const auto& local = settings.local_cache;
     keel::redis::ClientOptions redis;
     redis.host = common.redis_host;
     redis.port = common.redis_port;
@@ -41,7 +35,7 @@ static int Run(keel::core::EnvConfig& config) {
     bus->Publishes("catalog.stock_reserved.v1");
     bus->Publishes("catalog.stock_rejected.v1");
     ctx->reservations = std::make_shared<cat::ReservationStore>(app.Pg(), bus);
-    auto invalidator = std::make_shared<cat::CommittedStockInvalidator>(app.Pg(), ctx->cache);
+    auto invalidator = std::make_shared<cat::CommittedStockInvalidator>(ctx->cache);
     bus->Subscribe("orders.order_placed.v1",
                    cat::ReserveStockOnOrderPlaced(ctx->reservations, invalidator));
     bus->Subscribe("orders.order_cancelled.v1",

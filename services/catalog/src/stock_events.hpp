@@ -19,15 +19,14 @@ namespace keel::catalog {
 /// (the retry schedules its own). No statement and no polling. Thread-safe.
 class CommittedStockInvalidator final {
 public:
-    CommittedStockInvalidator(std::shared_ptr<pg::Pool> pool, std::shared_ptr<ProductCache> cache)
-        : pool_(std::move(pool)), cache_(std::move(cache)) {}
+    explicit CommittedStockInvalidator(std::shared_ptr<ProductCache> cache)
+        : cache_(std::move(cache)) {}
 
     /// Inside the transaction open on `c`: the deletion runs in the background once it
     /// has committed (failures there are logged, never thrown).
     Task<void> AfterCommit(pg::Connection& c, std::vector<std::string> product_ids);
 
 private:
-    std::shared_ptr<pg::Pool> pool_;  // kept for the constructor's callers; unused now
     std::shared_ptr<ProductCache> cache_;
 };
 

@@ -67,7 +67,7 @@ CatalogInstance MakeCatalog(asio::any_io_executor executor, const std::shared_pt
     c.bus->Publishes("catalog.stock_reserved.v1");
     c.bus->Publishes("catalog.stock_rejected.v1");
     c.reservations = std::make_shared<ReservationStore>(pool, c.bus);
-    auto invalidator = std::make_shared<CommittedStockInvalidator>(pool, cache);
+    auto invalidator = std::make_shared<CommittedStockInvalidator>(cache);
     if (consume) {
         c.bus->Subscribe("orders.order_placed.v1",
                          ReserveStockOnOrderPlaced(c.reservations, invalidator));
@@ -334,8 +334,8 @@ Task<std::string> ReserveConcurrently(CatalogInstance& catalog, std::shared_ptr<
     holds.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) holds.push_back(Hold(pool));
     co_await testing::RunConcurrently(std::move(holds));
-    auto handler = ReserveStockOnOrderPlaced(
-        catalog.reservations, std::make_shared<CommittedStockInvalidator>(pool, cache));
+    auto handler = ReserveStockOnOrderPlaced(catalog.reservations,
+                                             std::make_shared<CommittedStockInvalidator>(cache));
     std::vector<Task<void>> reservations;
     reservations.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
@@ -508,7 +508,7 @@ KEEL_CORO_TEST(Reservations, APlacementAndItsCancellationAtOnceNeverLeakStock) {
     auto cache = Cache(ex);
     auto catalog = MakeCatalog(ex, pool, cache, "catalograce", "catalograce-1", false);
     co_await catalog.bus->Start();
-    auto invalidator = std::make_shared<CommittedStockInvalidator>(pool, cache);
+    auto invalidator = std::make_shared<CommittedStockInvalidator>(cache);
     auto place = ReserveStockOnOrderPlaced(catalog.reservations, invalidator);
     auto cancel = ReleaseStockOnOrderCancelled(catalog.reservations, invalidator);
 
@@ -582,7 +582,7 @@ KEEL_CORO_TEST(Reservations, CacheEntriesGoOnlyOnceTheTransactionCommitted) {
     auto ex = co_await asio::this_coro::executor;
     auto pool = co_await CatalogDatabase("catalog_after_commit");
     auto cache = Cache(ex);
-    CommittedStockInvalidator invalidator(pool, cache);
+    CommittedStockInvalidator invalidator(cache);
     const std::string entry = "{\"stock\":1}";
 
     // Rolled back: the entry stays.
