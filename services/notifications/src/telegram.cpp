@@ -91,6 +91,9 @@ resilience::DownstreamOptions TelegramDownstreamOptions(const TelegramSettings& 
     resilience::DownstreamOptions options;
     options.name = "telegram";
     options.timeout = settings.deadline;
+    // A probe is a real sendMessage: cut short, a message Telegram did deliver would be
+    // taken for a failure and sent again.
+    options.probe_timeout = settings.deadline;
     options.retry.max_attempts = 1;
     return options;
 }
