@@ -41,4 +41,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(svc::MakeRouter(ctx), nullptr);
 }
 
-int main() { return keel::service::RunMain("auth", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "auth", Run); }

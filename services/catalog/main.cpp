@@ -45,4 +45,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(cat::MakeRouter(ctx), authenticator);
 }
 
-int main() { return keel::service::RunMain("catalog", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "catalog", Run); }

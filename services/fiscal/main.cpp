@@ -25,4 +25,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(fis::MakeRouter(ctx), authenticator);
 }
 
-int main() { return keel::service::RunMain("fiscal", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "fiscal", Run); }

@@ -37,4 +37,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(ord::MakeRouter(ctx), authenticator);
 }
 
-int main() { return keel::service::RunMain("orders", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "orders", Run); }

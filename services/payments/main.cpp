@@ -36,4 +36,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(pay::MakeRouter(ctx), authenticator);
 }
 
-int main() { return keel::service::RunMain("payments", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "payments", Run); }

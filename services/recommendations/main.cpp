@@ -22,4 +22,6 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(rec::MakeRouter(ctx), nullptr);
 }
 
-int main() { return keel::service::RunMain("recommendations", Run); }
+int main(int argc, char** argv) {
+    return keel::service::RunMain(argc, argv, "recommendations", Run);
+}

@@ -9,6 +9,7 @@
 
 #include <keel/auth/jwt_authenticator.hpp>
 #include <keel/core/log.hpp>
+#include <keel/service/build_info.hpp>
 #include <keel/telemetry/metrics.hpp>
 
 namespace keel::service {
@@ -102,7 +103,8 @@ App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(set
     redis_ = redis::Client::Create(runtime_.Executor(), redis_options);
     http_client_ = std::make_shared<http::Client>(runtime_.Executor());
     bus_ = bus::Bus::Create(runtime_.Executor(), pg_, settings_.bus);
-    telemetry::RegisterProcessMetrics(telemetry::DefaultRegistry(), settings_.service, "0.1.0");
+    telemetry::RegisterProcessMetrics(telemetry::DefaultRegistry(), settings_.service,
+                                      Build().commit, Build().built);
 }
 
 void App::RunBeforeServing(Task<void> task) {
@@ -183,6 +185,23 @@ bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req) 
     return bus.FromRequest(
         req.RequestId(), traceparent == r.end() ? std::string() : std::string(traceparent->value()),
         what);
+}
+
+int RunMain(int argc, char** argv, const std::string& service, int (*run)(core::EnvConfig&)) {
+    // Configuration is the environment only; the one argument is for release tooling
+    // (keel-stack, the release bot), which asks a binary what it is before running it.
+    if (argc == 2 && std::string_view(argv[1]) == "--version") {
+        std::printf("keel-%s %s built %s\n", service.c_str(), Build().commit, Build().built);
+        return 0;
+    }
+    if (argc > 1) {
+        std::fprintf(stderr,
+                     "%s: unexpected argument '%s' (configuration comes from the "
+                     "environment; the only option is --version)\n",
+                     service.c_str(), argv[1]);
+        return 2;
+    }
+    return RunMain(service, run);
 }
 
 int RunMain(const std::string& service, int (*run)(core::EnvConfig&)) {

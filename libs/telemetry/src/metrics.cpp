@@ -199,10 +199,10 @@ Registry& DefaultRegistry() {
 }
 
 void RegisterProcessMetrics(Registry& registry, const std::string& service,
-                            const std::string& version) {
+                            const std::string& version, const std::string& built) {
     registry
         .GetGauge("keel_build_info", "Build information; the value is always 1.",
-                  {{"service", service}, {"version", version}})
+                  {{"service", service}, {"version", version}, {"built", built}})
         .Set(1);
     registry
         .GetGauge("process_start_time_seconds", "Start time of the process since the Unix epoch.")

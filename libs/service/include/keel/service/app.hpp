@@ -126,6 +126,10 @@ bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req);
 
 /// main() body shared by services: builds the service, reports a bad configuration
 /// as one clear message and exit code 2, logs fatal start-up errors with exit 1.
+/// `keel-<service> --version` prints the build (commit, build time) and exits 0; any other
+/// argument is refused with exit code 2, since configuration comes from the environment.
+int RunMain(int argc, char** argv, const std::string& service, int (*run)(core::EnvConfig&));
+/// The same without arguments.
 int RunMain(const std::string& service, int (*run)(core::EnvConfig&));
 
 }  // namespace keel::service

@@ -106,9 +106,9 @@ private:
 Registry& DefaultRegistry();
 
 /// Adds process_resident_memory_bytes, process_start_time_seconds and
-/// keel_build_info{service,version} to `registry`.
+/// keel_build_info{service,version,built} to `registry` (version: the git commit).
 void RegisterProcessMetrics(Registry& registry, const std::string& service,
-                            const std::string& version);
+                            const std::string& version, const std::string& built);
 
 /// Renders `labels` as `{a="x",b="y"}` with Prometheus escaping ("" when empty).
 std::string FormatLabels(const Labels& labels);
