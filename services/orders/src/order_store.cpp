@@ -1,5 +1,7 @@
 #include "order_store.hpp"
 
+#include "order_metrics.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -18,6 +20,10 @@ namespace {
     "correlation_id, "                                                                          \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "             \
     "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+// After KEEL_ORDER_COLUMNS in the statements that end PENDING: how long the order took.
+#define KEEL_TIME_TO_FINAL_MS ", (extract(epoch FROM updated_at - created_at) * 1000)::bigint"
+constexpr int kTimeToFinalColumn = 11;
 
 Order Read(const pg::Result& r, int row) {
     Order o;
@@ -92,7 +98,10 @@ Task<Placement> OrderStore::Place(Order order, std::string key, std::string requ
     } catch (const KeyTaken&) {
         key_taken = true;
     }
-    if (!key_taken) co_return Placement{PlaceOutcome::kPlaced, std::move(stored)};
+    if (!key_taken) {
+        CountPlaced();
+        co_return Placement{PlaceOutcome::kPlaced, std::move(stored)};
+    }
     auto earlier = co_await FindByKey(order.user_id, key, request_hash);
     if (earlier) co_return std::move(*earlier);
     co_return Placement{PlaceOutcome::kKeyInProgress, std::nullopt};
@@ -133,7 +142,7 @@ Task<StepOutcome> OrderStore::Cancel(pg::Connection& c, std::string order_id, st
 constexpr std::string_view kLeavePendingSql = R"(
 UPDATE orders SET status = $2, payment_id = $3, reason = $4, updated_at = clock_timestamp()
 WHERE id = $1 AND status = 'PENDING'
-RETURNING )" KEEL_ORDER_COLUMNS;
+RETURNING )" KEEL_ORDER_COLUMNS KEEL_TIME_TO_FINAL_MS;
 
 Task<StepOutcome> OrderStore::LeavePending(pg::Connection& c, std::string order_id,
                                            std::string status, pg::Param payment_id,
@@ -144,8 +153,11 @@ Task<StepOutcome> OrderStore::LeavePending(pg::Connection& c, std::string order_
                   {{"order_id", order_id}, {"to", status}});
         co_return StepOutcome::kLeftAsItWas;
     }
-    const auto event = FinalEvent(Read(r, 0));
+    auto order = Read(r, 0);
+    const auto event = FinalEvent(order);
     co_await bus_->Emit(c, event.topic, event.payload, origin);
+    const std::chrono::milliseconds took{r.Int(0, kTimeToFinalColumn)};
+    c.OnCommit([order = std::move(order), took] { CountFinished(order, took); });
     co_return StepOutcome::kMoved;
 }
 
@@ -159,18 +171,21 @@ WHERE id IN (SELECT id FROM orders
              ORDER BY created_at LIMIT $3
              FOR UPDATE SKIP LOCKED)
   AND status = 'PENDING'
-RETURNING )" KEEL_ORDER_COLUMNS;
+RETURNING )" KEEL_ORDER_COLUMNS KEEL_TIME_TO_FINAL_MS;
 
 Task<std::vector<Order>> OrderStore::CancelExpired(std::chrono::seconds deadline, int limit) {
     const std::string reason =
         "timeout: not paid within " + std::to_string(deadline.count()) + " s";
     const std::int64_t seconds = deadline.count();
     std::vector<Order> cancelled;
+    std::vector<std::chrono::milliseconds> took;
     auto body = [&](pg::Connection& c) -> Task<void> {
         cancelled.clear();  // a retried body starts again
+        took.clear();
         auto r = co_await c.Execute(kCancelExpiredSql, seconds, reason, limit);
         for (int i = 0; i < r.Rows(); ++i) {
             Order order = Read(r, i);
+            took.emplace_back(r.Int(i, kTimeToFinalColumn));
             const auto event = FinalEvent(order);
             // The order's own correlation id, so that the timeout joins its trail.
             const auto origin = bus_->FromRequest(order.correlation_id, "", "pending timeout");
@@ -179,11 +194,14 @@ Task<std::vector<Order>> OrderStore::CancelExpired(std::chrono::seconds deadline
         }
     };
     co_await bus_->Transaction(body);
-    for (const auto& order : cancelled)
-        log::Info("pending order cancelled after its deadline", {{"order_id", order.id}});
+    for (std::size_t i = 0; i < cancelled.size(); ++i) {
+        CountFinished(cancelled[i], took[i]);
+        log::Info("pending order cancelled after its deadline", {{"order_id", cancelled[i].id}});
+    }
     co_return cancelled;
 }
 
+#undef KEEL_TIME_TO_FINAL_MS
 #undef KEEL_ORDER_COLUMNS
 
 }  // namespace keel::orders
