@@ -65,17 +65,24 @@ Task<std::optional<Profile>> ProfileStore::Update(const std::string& user_id,
                                                   const bus::Origin& origin) {
     if (!Uuid::Parse(user_id)) co_return std::nullopt;
     std::optional<Profile> updated;
-    const pg::Param chat_id = patch.telegram_chat_id ? pg::P(*patch.telegram_chat_id) : pg::Null();
-    const pg::Param name = patch.display_name ? pg::P(*patch.display_name) : pg::Null();
     auto write = [&](pg::Connection& c) -> Task<void> {
-        auto rows = co_await c.Execute(kUpdateSql, user_id, patch.display_name.has_value(), name,
-                                       patch.set_telegram_chat, chat_id);
-        if (rows.Rows() == 0) co_return;
-        updated = RowToProfile(rows, 0);
-        const boost::json::value event = ToEventPayload(*updated);
-        co_await bus_->Emit(c, kProfileUpdated, event, origin);
+        updated = co_await UpdateIn(c, user_id, patch, origin);
     };
     co_await bus_->Transaction(write);
+    co_return updated;
+}
+
+Task<std::optional<Profile>> ProfileStore::UpdateIn(pg::Connection& c, std::string user_id,
+                                                    ProfilePatch patch, bus::Origin origin) {
+    if (!Uuid::Parse(user_id)) co_return std::nullopt;
+    const pg::Param chat_id = patch.telegram_chat_id ? pg::P(*patch.telegram_chat_id) : pg::Null();
+    const pg::Param name = patch.display_name ? pg::P(*patch.display_name) : pg::Null();
+    auto rows = co_await c.Execute(kUpdateSql, user_id, patch.display_name.has_value(), name,
+                                   patch.set_telegram_chat, chat_id);
+    if (rows.Rows() == 0) co_return std::nullopt;
+    Profile updated = RowToProfile(rows, 0);
+    const boost::json::value event = ToEventPayload(updated);
+    co_await bus_->Emit(c, kProfileUpdated, event, origin);
     co_return updated;
 }
 

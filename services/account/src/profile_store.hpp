@@ -28,6 +28,10 @@ public:
     /// the user has no profile.
     Task<std::optional<Profile>> Update(const std::string& user_id, const ProfilePatch& patch,
                                         const bus::Origin& origin);
+    /// Update inside the caller's transaction (`connection` from bus::Bus::Transaction), so that
+    /// the change commits together with the caller's own writes.
+    Task<std::optional<Profile>> UpdateIn(pg::Connection& connection, std::string user_id,
+                                          ProfilePatch patch, bus::Origin origin);
 
     /// The auth.user_registered.v1 handler, inside the consumer's transaction: creates
     /// the profile if it does not exist and emits it. A registration seen again changes

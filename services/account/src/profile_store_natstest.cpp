@@ -201,9 +201,12 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
     auto ctx = std::make_shared<AccountContext>();
     ctx->profiles = account.store;
     ctx->bus = account.bus;
+    ctx->links = std::make_shared<TelegramLinkStore>(account.pool, account.bus, account.store,
+                                                     std::chrono::seconds(600));
     const auto router = MakeRouter(ctx);
     const auto user = Uuid::V7().ToString();
     const http::Principal ann{user, "user"};
+    const http::Principal notifications{"service", "service"};
     using http::Status;
     using http::Verb;
 
@@ -215,19 +218,46 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
                   .status,
               Status::not_found);
 
+    EXPECT_EQ(
+        (co_await testing::CallRoute(router, Verb::post, "/api/account/me/telegram-link", "", ann))
+            .status,
+        Status::not_found);
+
     co_await CreateProfile(account, user, "ann@example.com");
-    auto linked = co_await testing::CallRoute(
+    // A chat id from the client is refused, with how to link instead.
+    auto direct = co_await testing::CallRoute(
         router, Verb::patch, "/api/account/me",
         R"({"display_name":"Ann","telegram_chat_id":-1001234567890})", ann);
+    EXPECT_EQ(direct.status, Status::bad_request);
+    EXPECT_NE(direct.body.find("/api/account/me/telegram-link"), std::string::npos) << direct.body;
+    // Linking: a one-time link for the user, handed back by the bot with the chat it came from.
+    auto link =
+        co_await testing::CallRoute(router, Verb::post, "/api/account/me/telegram-link", "", ann);
+    EXPECT_EQ(link.status, Status::created) << link.body;
+    const auto link_body = json::parse(link.body).as_object();
+    const std::string token(link_body.at("token").as_string());
+    EXPECT_EQ(link_body.at("deep_link").as_string(), "https://t.me/keel_fake_bot?start=" + token);
+    EXPECT_TRUE(link_body.at("expires_at").is_string());
+    const std::string claim = R"({"token":")" + token + R"(","chat_id":4242,"update_id":1})";
+    auto claimed = co_await testing::CallRoute(router, Verb::post, "/internal/telegram-links/claim",
+                                               claim, notifications);
+    EXPECT_EQ(claimed.status, Status::ok);
+    EXPECT_EQ(json::parse(claimed.body),
+              json::parse(R"({"outcome":"linked","user_id":")" + user + R"("})"));
+    auto again = co_await testing::CallRoute(
+        router, Verb::post, "/internal/telegram-links/claim",
+        R"({"token":")" + token + R"(","chat_id":666,"update_id":2})", notifications);
+    EXPECT_EQ(json::parse(again.body).at("outcome").as_string(), "used");
+    auto linked = co_await testing::CallRoute(router, Verb::patch, "/api/account/me",
+                                              R"({"display_name":"Ann"})", ann);
     EXPECT_EQ(linked.status, Status::ok);
-    EXPECT_EQ(
-        json::parse(linked.body),
-        json::parse(
-            R"({"user_id":")" + user +
-            R"(","email":"ann@example.com","display_name":"Ann","telegram_chat_id":-1001234567890})"));
+    EXPECT_EQ(json::parse(linked.body),
+              json::parse(
+                  R"({"user_id":")" + user +
+                  R"(","email":"ann@example.com","display_name":"Ann","telegram_chat_id":4242})"));
     // Invalid input changes nothing and publishes nothing.
     auto invalid = co_await testing::CallRoute(router, Verb::patch, "/api/account/me",
-                                               R"({"display_name":"","telegram_chat_id":0})", ann);
+                                               R"({"display_name":""})", ann);
     EXPECT_EQ(invalid.status, Status::unprocessable_entity);
     auto unlinked = co_await testing::CallRoute(router, Verb::patch, "/api/account/me",
                                                 R"({"telegram_chat_id":null})", ann);
@@ -236,7 +266,7 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
     EXPECT_EQ(json::parse(unlinked.body).at("display_name").as_string(), "Ann");
     auto noop = co_await testing::CallRoute(router, Verb::patch, "/api/account/me", "{}", ann);
     EXPECT_EQ(noop.status, Status::ok);
-    EXPECT_EQ(co_await Count(*account.pool, "SELECT count(*) FROM bus_outbox"), 3);
+    EXPECT_EQ(co_await Count(*account.pool, "SELECT count(*) FROM bus_outbox"), 4);
 
     auto me = co_await testing::CallRoute(router, Verb::get, "/api/account/me", "", ann);
     EXPECT_EQ(me.status, Status::ok);
@@ -268,18 +298,20 @@ KEEL_CORO_TEST(Account, PatchChangesTheProfileAndPublishesEachChangeInOrder) {
                   .status,
               Status::not_found);
 
-    // notifications sees creation, link, unlink: in order, with growing updated_at.
-    auto all_published = [&]() -> Task<bool> { co_return observer.For(user).size() >= 3; };
+    // notifications sees creation, link, rename, unlink: in order, with growing updated_at.
+    auto all_published = [&]() -> Task<bool> { co_return observer.For(user).size() >= 4; };
     EXPECT_TRUE(co_await keel::testing::WaitUntil(all_published));
     const auto events = observer.For(user);
-    EXPECT_EQ(events.size(), 3u);
-    if (events.size() == 3) {
+    EXPECT_EQ(events.size(), 4u);
+    if (events.size() == 4) {
         EXPECT_TRUE(events[0].at("telegram_chat_id").is_null());
-        EXPECT_EQ(events[1].at("telegram_chat_id").as_int64(), -1001234567890);
-        EXPECT_EQ(events[1].at("display_name").as_string(), "Ann");
-        EXPECT_TRUE(events[2].at("telegram_chat_id").is_null());
-        EXPECT_LT(events[0].at("updated_at").as_int64(), events[1].at("updated_at").as_int64());
-        EXPECT_LT(events[1].at("updated_at").as_int64(), events[2].at("updated_at").as_int64());
+        EXPECT_EQ(events[1].at("telegram_chat_id").as_int64(), 4242);
+        EXPECT_EQ(events[2].at("telegram_chat_id").as_int64(), 4242);
+        EXPECT_EQ(events[2].at("display_name").as_string(), "Ann");
+        EXPECT_TRUE(events[3].at("telegram_chat_id").is_null());
+        for (std::size_t i = 1; i < events.size(); ++i)
+            EXPECT_LT(events[i - 1].at("updated_at").as_int64(),
+                      events[i].at("updated_at").as_int64());
     }
     co_await observer.bus->Stop();
     co_await account.bus->Stop();

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include <keel/core/log.hpp>
 #include <keel/core/uuid.hpp>
 #include <keel/http/json_body.hpp>
 #include <keel/service/app.hpp>
@@ -31,20 +32,15 @@ void ReadDisplayName(const boost::json::object& body, http::ObjectReader& reader
         patch.display_name = std::string(trimmed);
 }
 
+// Only unlinking: a chat id from the client would let anyone point notifications at any chat
+// that ever started the bot.
 void ReadTelegramChat(const boost::json::object& body, http::ObjectReader& reader,
                       ProfilePatch& patch) {
     if (!body.contains("telegram_chat_id")) return;
-    patch.set_telegram_chat = true;
-    if (body.at("telegram_chat_id").is_null()) {
-        reader.Raw("telegram_chat_id");  // null unlinks the chat
-        return;
-    }
-    auto id = reader.Int("telegram_chat_id", false, -kMaxChatIdMagnitude, kMaxChatIdMagnitude);
-    if (!id) return;
-    if (auto problem = TelegramChatProblem(*id); !problem.empty())
-        reader.AddProblem("telegram_chat_id", std::move(problem));
-    else
-        patch.telegram_chat_id = id;
+    if (!body.at("telegram_chat_id").is_null())
+        throw HttpError(Status::bad_request, kLinkByProving);
+    reader.Raw("telegram_chat_id");
+    patch.set_telegram_chat = true;  // null unlinks the chat
 }
 
 Response ProfileResponse(const Profile& profile) {
@@ -75,6 +71,32 @@ Task<Response> PatchMe(std::shared_ptr<AccountContext> ctx, RequestContext& req)
     }
     if (!profile) throw HttpError(Status::not_found, kNotCreatedYet);
     co_return ProfileResponse(*profile);
+}
+
+Task<Response> IssueTelegramLink(std::shared_ptr<AccountContext> ctx, RequestContext& req) {
+    auto link = co_await ctx->links->Issue(req.User()->subject);
+    if (!link) throw HttpError(Status::not_found, kNotCreatedYet);
+    const boost::json::value body =
+        boost::json::object{{"token", link->token},
+                            {"expires_at", link->expires_at},
+                            {"deep_link", DeepLink(ctx->link_settings, link->token)}};
+    Response r = http::JsonText(Status::created, http::ToJson(body));
+    r.set(http::beast_http::field::cache_control, "no-store");
+    co_return r;
+}
+
+// notifications hands over what its bot saw. The outcome is in the body, not the status: a
+// refused token is a normal answer that the bot passes on to the chat.
+Task<Response> ClaimTelegramLink(std::shared_ptr<AccountContext> ctx, RequestContext& req) {
+    const LinkClaim claim = ReadLinkClaim(http::ParseJsonObject(req.Req()));
+    const auto origin = service::RequestOrigin(*ctx->bus, req);
+    const ClaimResult result =
+        co_await ctx->links->Claim(claim.token, claim.chat_id, claim.update_id, origin);
+    boost::json::object body{{"outcome", ClaimOutcomeName(result.outcome)}};
+    if (result.outcome == ClaimOutcome::kLinked) body["user_id"] = result.user_id;
+    log::Info("telegram link claimed", {{"outcome", std::string(ClaimOutcomeName(result.outcome))},
+                                        {"user_id", result.user_id}});
+    co_return http::JsonText(Status::ok, http::ToJson(boost::json::value(std::move(body))));
 }
 
 Task<Response> GetUser(std::shared_ptr<AccountContext> ctx, RequestContext& req) {
@@ -113,12 +135,29 @@ ProfilePatch ReadProfilePatch(const http::Request& request) {
     return ReadProfilePatch(http::ParseJsonObject(request));
 }
 
+LinkClaim ReadLinkClaim(const boost::json::object& body) {
+    http::ObjectReader reader(body);
+    LinkClaim claim;
+    // Any text is a token to look up: a malformed one is simply unknown.
+    if (auto token = reader.String("token", true, 1, 256)) claim.token = std::move(*token);
+    if (auto chat = reader.Int("chat_id", true, -kMaxChatIdMagnitude, kMaxChatIdMagnitude))
+        claim.chat_id = *chat;
+    if (auto update = reader.Int("update_id", true, 0, std::numeric_limits<std::int64_t>::max()))
+        claim.update_id = *update;
+    reader.Finish();
+    return claim;
+}
+
 http::Router MakeRouter(const std::shared_ptr<AccountContext>& ctx) {
     using http::Access;
     using http::Verb;
     http::Router router;
     router.Add(Verb::get, "/api/account/me", Access::kUser, http::Bind(GetMe, ctx));
     router.Add(Verb::patch, "/api/account/me", Access::kUser, http::Bind(PatchMe, ctx));
+    router.Add(Verb::post, "/api/account/me/telegram-link", Access::kUser,
+               http::Bind(IssueTelegramLink, ctx));
+    router.Add(Verb::post, "/internal/telegram-links/claim", Access::kService,
+               http::Bind(ClaimTelegramLink, ctx));
     router.Add(Verb::get, "/api/account/users/{id}", Access::kAdmin, http::Bind(GetUser, ctx));
     router.Add(Verb::get, "/api/account/users", Access::kAdmin, http::Bind(FindUser, ctx));
     return router;

@@ -86,8 +86,8 @@ Task<void> DeliverySender::Tick() {
 
 // Records the outcome of sending `row`; false when the pass should stop here.
 Task<bool> DeliverySender::SendOne(const Due& row) {
-    const SendOutcome outcome = co_await telegram_->SendMessage(row.chat_id, row.text);
-    using Kind = SendOutcome::Kind;
+    const telegram::SendOutcome outcome = co_await telegram_->SendMessage(row.chat_id, row.text);
+    using Kind = telegram::SendOutcome::Kind;
     switch (outcome.kind) {
         case Kind::kSent: {
             const pg::Param message_id =
@@ -114,7 +114,7 @@ Task<bool> DeliverySender::SendOne(const Due& row) {
 }
 
 // A transient failure: pending again after the backoff, or failed at max_attempts.
-Task<void> DeliverySender::RetryOrGiveUp(const Due& row, const SendOutcome& outcome) {
+Task<void> DeliverySender::RetryOrGiveUp(const Due& row, const telegram::SendOutcome& outcome) {
     const int attempts = row.attempts + 1;
     if (attempts >= options_.max_attempts) {
         log::Warn("giving up on a message", {{"delivery_id", row.id},

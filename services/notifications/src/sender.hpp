@@ -5,7 +5,7 @@
 
 #include <keel/pg/pool.hpp>
 
-#include "telegram.hpp"
+#include <keel/telegram/client.hpp>
 
 namespace keel::notifications {
 
@@ -29,7 +29,7 @@ std::chrono::milliseconds Backoff(int attempts, const SenderOptions& options);
 /// untouched for the next.
 class DeliverySender final {
 public:
-    DeliverySender(std::shared_ptr<pg::Pool> pool, std::shared_ptr<TelegramClient> telegram,
+    DeliverySender(std::shared_ptr<pg::Pool> pool, std::shared_ptr<telegram::Client> telegram,
                    SenderOptions options)
         : pool_(std::move(pool)), telegram_(std::move(telegram)), options_(options) {}
 
@@ -42,10 +42,10 @@ public:
 private:
     struct Due;
     Task<bool> SendOne(const Due& row);
-    Task<void> RetryOrGiveUp(const Due& row, const SendOutcome& outcome);
+    Task<void> RetryOrGiveUp(const Due& row, const telegram::SendOutcome& outcome);
 
     std::shared_ptr<pg::Pool> pool_;
-    std::shared_ptr<TelegramClient> telegram_;
+    std::shared_ptr<telegram::Client> telegram_;
     SenderOptions options_;
     std::int64_t failed_passes_ = 0;
     std::chrono::steady_clock::time_point last_failure_log_{};

@@ -1,11 +1,5 @@
 // The sender against a real PostgreSQL and the fake Telegram Bot API
 // (tests/fakes/telegram/fake_telegram.py, started per test on a free port).
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <set>
 #include <stdexcept>
@@ -16,6 +10,7 @@
 
 #include <keel/core/uuid.hpp>
 #include <keel/http/json_body.hpp>
+#include <keel/telegram/testing/fake_server.hpp>
 #include <keel/testing/coro_test.hpp>
 #include <keel/testing/pg.hpp>
 #include <keel/testing/servers.hpp>
@@ -24,9 +19,6 @@
 #include "delivery_log.hpp"
 #include "migrations.hpp"
 #include "sender.hpp"
-#include "telegram.hpp"
-
-extern char** environ;
 
 namespace keel::notifications {
 namespace {
@@ -42,67 +34,7 @@ using fixtures::Text;
 
 constexpr const char* kToken = "123456:test-token_XYZ";
 
-// The fake as a child process; stopped (SIGTERM) when this goes out of scope.
-class FakeTelegram final {
-public:
-    FakeTelegram() {
-        int out[2];
-        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-        posix_spawn_file_actions_addclose(&actions, out[0]);
-        posix_spawn_file_actions_addclose(&actions, out[1]);
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-        std::string script = KEEL_SOURCE_DIR "/tests/fakes/telegram/fake_telegram.py";
-        std::string python = "/usr/bin/python3", port = "--port", zero = "0", token = "--token",
-                    token_value = kToken;
-        char* argv[] = {python.data(), script.data(),      port.data(), zero.data(),
-                        token.data(),  token_value.data(), nullptr};
-        const int rc = posix_spawn(&pid_, python.c_str(), &actions, nullptr, argv, environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ::close(out[1]);
-        if (rc != 0) {
-            ::close(out[0]);
-            throw std::runtime_error("cannot start " + script);
-        }
-        const std::string line = ReadLine(out[0]);
-        ::close(out[0]);
-        const std::string prefix = "listening on ";
-        if (!line.starts_with(prefix + "http://127.0.0.1:")) {
-            Stop();
-            throw std::runtime_error("fake telegram said: " + line);
-        }
-        base_ = line.substr(prefix.size());
-    }
-    ~FakeTelegram() { Stop(); }
-    FakeTelegram(const FakeTelegram&) = delete;
-    FakeTelegram& operator=(const FakeTelegram&) = delete;
-
-    const std::string& Base() const { return base_; }
-
-private:
-    static std::string ReadLine(int fd) {
-        std::string line;
-        pollfd p{fd, POLLIN, 0};
-        while (::poll(&p, 1, 10'000) == 1) {
-            char c = 0;
-            if (::read(fd, &c, 1) != 1 || c == '\n') break;
-            line.push_back(c);
-        }
-        return line;
-    }
-    void Stop() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGTERM);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-    }
-
-    pid_t pid_ = -1;
-    std::string base_;
-};
+using FakeTelegram = telegram::testing::FakeServer;
 
 // The fake's control endpoints.
 Task<json::value> FakeCall(http::Client& client, const FakeTelegram& fake, http::Verb verb,
@@ -129,7 +61,7 @@ Task<std::int64_t> SendCalls(http::Client& client, const FakeTelegram& fake) {
 struct Rig {
     std::shared_ptr<pg::Pool> pool;
     std::shared_ptr<http::Client> http;
-    std::shared_ptr<TelegramClient> telegram;
+    std::shared_ptr<telegram::Client> telegram;
 };
 
 Task<Rig> MakeRig(const std::string& db, const std::string& base,
@@ -137,12 +69,12 @@ Task<Rig> MakeRig(const std::string& db, const std::string& base,
     Rig rig;
     rig.pool = co_await testing::MigratedPool(db, Migrations(), "notifications");
     rig.http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
-    TelegramSettings settings;
+    telegram::Settings settings;
     settings.api_base = base;
     settings.bot_token = kToken;
     settings.deadline = deadline;
-    rig.telegram = std::make_shared<TelegramClient>(
-        std::make_shared<resilience::Downstream>(rig.http, TelegramDownstreamOptions(settings)),
+    rig.telegram = std::make_shared<telegram::Client>(
+        std::make_shared<resilience::Downstream>(rig.http, telegram::DownstreamOptions(settings)),
         settings);
     co_return rig;
 }
@@ -160,7 +92,7 @@ std::string Row(const std::string& order, const char* columns) {
 }
 
 KEEL_CORO_TEST(Sender, SendsDueMessagesAndKeepsTelegramsMessageId) {
-    FakeTelegram fake;
+    FakeTelegram fake({kToken});
     auto rig = co_await MakeRig("notify_sent", fake.Base());
     const auto ann = Uuid::V7().ToString();
     const auto o1 = co_await PendingDelivery(*rig.pool, ann, 1001);
@@ -188,7 +120,7 @@ KEEL_CORO_TEST(Sender, SendsDueMessagesAndKeepsTelegramsMessageId) {
 }
 
 KEEL_CORO_TEST(Sender, TooManyRequestsWaitsRetryAfterAndEndsThePass) {
-    FakeTelegram fake;
+    FakeTelegram fake({kToken});
     auto rig = co_await MakeRig("notify_429", fake.Base());
     const auto first = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
     const auto second = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1002);
@@ -216,7 +148,7 @@ KEEL_CORO_TEST(Sender, TooManyRequestsWaitsRetryAfterAndEndsThePass) {
 }
 
 KEEL_CORO_TEST(Sender, RefusedMessagesFailAtOnceAndAreNotRetried) {
-    FakeTelegram fake;
+    FakeTelegram fake({kToken});
     auto rig = co_await MakeRig("notify_400", fake.Base());
     const auto bad_chat = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
     const auto blocked = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1002);
@@ -238,7 +170,7 @@ KEEL_CORO_TEST(Sender, RefusedMessagesFailAtOnceAndAreNotRetried) {
 }
 
 KEEL_CORO_TEST(Sender, ServerErrorsBackOffExponentiallyAndFailOnTheEighthTry) {
-    FakeTelegram fake;
+    FakeTelegram fake({kToken});
     auto rig = co_await MakeRig("notify_500", fake.Base());
     const auto order = co_await PendingDelivery(*rig.pool, Uuid::V7().ToString(), 1001);
     SenderOptions options;
@@ -287,7 +219,7 @@ KEEL_CORO_TEST(Sender, AnUnansweringTelegramIsRetriedAndTheTokenNeverRecorded) {
 
 KEEL_CORO_TEST(Sender, TwoSendersSideBySideNeverSendARowTwice) {
     using namespace asio::experimental::awaitable_operators;
-    FakeTelegram fake;
+    FakeTelegram fake({kToken});
     auto rig = co_await MakeRig("notify_two", fake.Base());
     const auto user = Uuid::V7().ToString();
     co_await Profile(*rig.pool, user, 1001, 1000);
@@ -323,9 +255,9 @@ KEEL_CORO_TEST(Sender, AFailedPassIsLoggedAndTheLoopGoesOn) {
     options.connect_timeout = std::chrono::milliseconds(300);
     auto pool = pg::Pool::Create(co_await asio::this_coro::executor, options);
     auto http = std::make_shared<http::Client>(co_await asio::this_coro::executor);
-    const TelegramSettings defaults;
-    auto telegram = std::make_shared<TelegramClient>(
-        std::make_shared<resilience::Downstream>(http, TelegramDownstreamOptions(defaults)),
+    const telegram::Settings defaults;
+    auto telegram = std::make_shared<telegram::Client>(
+        std::make_shared<resilience::Downstream>(http, telegram::DownstreamOptions(defaults)),
         defaults);
     DeliverySender sender(pool, telegram, SenderOptions{});
     std::string escaped;

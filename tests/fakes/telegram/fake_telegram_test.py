@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -197,6 +198,142 @@ class FakeTelegramTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
         self.assertIn("FAKE_TG_UNSET is not set", r.stderr)
+
+
+OTHER = "777:other-bot"
+
+
+class BotsAndUpdatesTest(unittest.TestCase):
+    """Several bots, getUpdates long polling, injected user messages, threads and HTML."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.proc, cls.base = start("--token", TOKEN, "--token-env", "FAKE_TG_OTHER",
+                                   env=dict(os.environ, FAKE_TG_OTHER=OTHER))
+
+    @classmethod
+    def tearDownClass(cls):
+        stop(cls.proc)
+
+    call = FakeTelegramTest.call
+
+    def setUp(self):
+        self.call("DELETE", "/_fake/messages")
+        for token in (TOKEN, OTHER):   # confirm whatever an earlier test left
+            _, _, r = self.call("POST", f"/bot{token}/getUpdates", {"offset": -1})
+            if r["result"]:
+                self.call("POST", f"/bot{token}/getUpdates", {"offset": r["result"][-1]["update_id"] + 1})
+
+    def inject(self, **spec):
+        code, _, r = self.call("POST", "/_fake/updates", spec)
+        self.assertEqual(code, 200, r)
+        return r["result"]
+
+    def poll(self, token, wait=5, **params):
+        """getUpdates with `params`; `wait`: how long this client waits for the answer."""
+        req = urllib.request.Request(self.base + f"/bot{token}/getUpdates",
+                                     data=json.dumps(params).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with OPENER.open(req, timeout=wait) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def test_each_bot_has_its_own_queue_and_id(self):
+        self.assertEqual(self.call("GET", f"/bot{OTHER}/getMe")[2]["result"]["id"], 777)
+        u = self.inject(token=TOKEN, chat_id=42, text="/start abc", **{"from": {"id": 42, "username": "ann"}})
+        self.assertEqual(u["message"]["chat"], {"id": 42, "type": "private", "first_name": "Test",
+                                                "username": "ann"})
+        self.assertEqual(u["message"]["from"]["username"], "ann")
+        self.inject(bot_id=777, chat_id=-100, chat_type="supergroup", text="/status", message_thread_id=3)
+        code, r = self.poll(TOKEN)
+        self.assertEqual(code, 200)
+        self.assertEqual([x["message"]["text"] for x in r["result"]], ["/start abc"])
+        code, r = self.poll(OTHER)
+        m = r["result"][0]["message"]
+        self.assertEqual((m["chat"]["type"], m["message_thread_id"], m["text"]), ("supergroup", 3, "/status"))
+        self.assertEqual(self.call("POST", "/_fake/updates", {"bot_id": 5, "chat_id": 1, "text": "x"})[0], 404)
+        self.assertEqual(self.call("POST", "/_fake/updates", {"token": TOKEN, "text": "x"})[0], 400)
+        # two bots configured: which one must be said
+        self.assertEqual(self.call("POST", "/_fake/updates", {"chat_id": 1, "text": "x"})[0], 404)
+
+    def test_offset_confirms_and_limit_caps(self):
+        ids = [self.inject(token=TOKEN, chat_id=7, text=f"m{i}")["update_id"] for i in range(3)]
+        self.assertEqual(ids, sorted(ids))
+        code, r = self.poll(TOKEN, limit=2)
+        self.assertEqual([x["update_id"] for x in r["result"]], ids[:2])
+        code, r = self.poll(TOKEN)   # nothing confirmed yet: all again
+        self.assertEqual([x["update_id"] for x in r["result"]], ids)
+        code, r = self.poll(TOKEN, offset=ids[1] + 1)
+        self.assertEqual([x["update_id"] for x in r["result"]], ids[2:])
+        self.assertEqual([u["update_id"] for u in self.call("GET", "/_fake/updates?bot_id=123456")[2]], ids[2:])
+        code, r = self.poll(TOKEN, offset=ids[2] + 1, timeout=0)
+        self.assertEqual((code, r["result"]), (200, []))
+        self.assertEqual(self.call("GET", "/_fake/updates?bot_id=123456")[2], [])
+
+    def test_long_poll_answers_when_an_update_arrives(self):
+        t0 = time.monotonic()
+        code, r = self.poll(TOKEN, timeout=1)
+        self.assertEqual((code, r["result"]), (200, []))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)   # it did wait
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=self.poll(TOKEN, wait=30, timeout=20)))
+        before = self.stats()["get_updates_calls"]
+        t0 = time.monotonic()
+        t.start()
+        self.wait_for_poll(before)   # counted under the lock it then waits on: it is asleep now
+        self.inject(token=TOKEN, chat_id=9, text="wake up")
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual([x["message"]["text"] for x in got["r"][1]["result"]], ["wake up"])
+
+    def test_a_second_poller_ends_the_first_with_409(self):
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=self.poll(TOKEN, wait=30, timeout=20)))
+        before = self.stats()["get_updates_calls"]
+        t.start()
+        self.wait_for_poll(before)
+        code, r = self.poll(TOKEN, timeout=0)
+        self.assertEqual(code, 200)
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(got["r"][0], 409)
+        self.assertIn("terminated by other getUpdates request", got["r"][1]["description"])
+
+    def stats(self):
+        return self.call("GET", "/_fake/stats")[2]
+
+    def wait_for_poll(self, before):
+        deadline = time.monotonic() + 5
+        while self.stats()["get_updates_calls"] <= before:
+            self.assertLess(time.monotonic(), deadline, "the poll never arrived")
+            time.sleep(0.02)
+
+    def test_threads_html_and_filters(self):
+        ok = {"chat_id": -100, "text": '<b>down</b> <a href="http://x">x</a> &lt;', "parse_mode": "HTML",
+              "message_thread_id": 5}
+        code, _, r = self.call("POST", f"/bot{OTHER}/sendMessage", ok)
+        self.assertEqual(code, 200, r)
+        self.assertEqual(r["result"]["message_thread_id"], 5)
+        self.call("POST", f"/bot{OTHER}/sendMessage", {"chat_id": -100, "text": "general"})
+        self.call("POST", f"/bot{TOKEN}/sendMessage", {"chat_id": -100, "text": "other bot", "message_thread_id": 5})
+        msgs = self.call("GET", "/_fake/messages?bot_id=777&message_thread_id=5")[2]
+        self.assertEqual([(m["text"], m["parse_mode"], m["bot_id"]) for m in msgs], [(ok["text"], "HTML", 777)])
+        self.assertEqual(len(self.call("GET", "/_fake/messages?chat_id=-100&bot_id=777")[2]), 2)
+        self.assertEqual(len(self.call("GET", "/_fake/messages?message_thread_id=5")[2]), 2)
+        for bad in ("<b>open", "<b><i>x</b></i>", "<blink>x</blink>", "x</b>", "a < b"):
+            code, _, r = self.call("POST", f"/bot{OTHER}/sendMessage",
+                                   {"chat_id": 1, "text": bad, "parse_mode": "HTML"})
+            self.assertEqual(code, 400, bad)
+            self.assertTrue(r["description"].startswith("Bad Request: can't parse entities"), r)
+        # other parse modes are not checked; an unknown one is refused
+        self.assertEqual(self.call("POST", f"/bot{OTHER}/sendMessage",
+                                   {"chat_id": 1, "text": "<b>", "parse_mode": "MarkdownV2"})[0], 200)
+        self.assertEqual(self.call("POST", f"/bot{OTHER}/sendMessage",
+                                   {"chat_id": 1, "text": "x", "parse_mode": "BBCode"})[0], 400)
+        self.assertEqual(len(self.call("GET", "/_fake/messages?bot_id=777")[2]), 3)
 
 
 if __name__ == "__main__":
