@@ -32,4 +32,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(acc::MakeRouter(ctx), authenticator);
 }
 
-int main() { return keel::service::RunMain("account", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "account", Run); }

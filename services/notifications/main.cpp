@@ -65,4 +65,4 @@ static int Run(keel::core::EnvConfig& config) {
     return app.Serve(nt::MakeRouter(ctx), authenticator);
 }
 
-int main() { return keel::service::RunMain("notifications", Run); }
+int main(int argc, char** argv) { return keel::service::RunMain(argc, argv, "notifications", Run); }
