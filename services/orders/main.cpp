@@ -3,6 +3,7 @@
 
 #include "catalog_client.hpp"
 #include "migrations.hpp"
+#include "order_metrics.hpp"
 #include "order_store.hpp"
 #include "pending_sweeper.hpp"
 #include "routes.hpp"
@@ -15,6 +16,7 @@ static int Run(keel::core::EnvConfig& config) {
     auto settings = ord::ReadSettings(config);
     keel::service::App app(std::move(settings.common));
     app.Migrate(ord::Migrations());
+    ord::RegisterOrderMetrics();
 
     auto ctx = std::make_shared<ord::OrdersContext>();
     ctx->bus = app.Bus();

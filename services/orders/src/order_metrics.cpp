@@ -14,6 +14,25 @@ std::vector<double> TimeToFinalBuckets() {
 
 constexpr std::array<std::string_view, 3> kKnownReasons{"stock", "payment", "timeout"};
 
+telemetry::Counter& Placed() {
+    return telemetry::DefaultRegistry().GetCounter("keel_orders_placed_total",
+                                                   "Orders placed (committed as PENDING).");
+}
+
+telemetry::Counter& Finished(const std::string& status, std::string_view reason) {
+    telemetry::Labels labels{{"status", status}};
+    if (status == "cancelled") labels.push_back({"reason", std::string(reason)});
+    return telemetry::DefaultRegistry().GetCounter(
+        "keel_orders_finished_total",
+        "Orders that reached a final state, by status and (cancelled) who refused.", labels);
+}
+
+telemetry::Histogram& TimeToFinal(const std::string& status) {
+    return telemetry::DefaultRegistry().GetHistogram(
+        "keel_order_time_to_final_seconds", "Time from placing an order to its final state.",
+        {{"status", status}}, TimeToFinalBuckets());
+}
+
 }  // namespace
 
 std::string_view ReasonLabel(std::string_view reason) {
@@ -23,30 +42,22 @@ std::string_view ReasonLabel(std::string_view reason) {
     return "other";
 }
 
-void CountPlaced() {
-    static auto& placed = telemetry::DefaultRegistry().GetCounter(
-        "keel_orders_placed_total", "Orders placed (committed as PENDING).");
-    placed.Inc();
+void RegisterOrderMetrics() {
+    Placed();
+    Finished("confirmed", "");
+    for (auto reason : kKnownReasons) Finished("cancelled", reason);
+    Finished("cancelled", "other");
+    TimeToFinal("confirmed");
+    TimeToFinal("cancelled");
 }
 
+void CountPlaced() { Placed().Inc(); }
+
 void CountFinished(const Order& order, std::chrono::milliseconds time_to_final) {
-    auto& registry = telemetry::DefaultRegistry();
     const bool confirmed = order.status == "CONFIRMED";
     const std::string status = confirmed ? "confirmed" : "cancelled";
-    const std::string reason =
-        confirmed ? std::string() : std::string(ReasonLabel(order.reason.value_or("")));
-    telemetry::Labels labels{{"status", status}};
-    if (!confirmed) labels.push_back({"reason", reason});
-    registry
-        .GetCounter("keel_orders_finished_total",
-                    "Orders that reached a final state, by status and (cancelled) who refused.",
-                    labels)
-        .Inc();
-    registry
-        .GetHistogram("keel_order_time_to_final_seconds",
-                      "Time from placing an order to its final state.", {{"status", status}},
-                      TimeToFinalBuckets())
-        .Observe(std::chrono::duration<double>(time_to_final).count());
+    Finished(status, confirmed ? "" : ReasonLabel(order.reason.value_or(""))).Inc();
+    TimeToFinal(status).Observe(std::chrono::duration<double>(time_to_final).count());
 }
 
 }  // namespace keel::orders

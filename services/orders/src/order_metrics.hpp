@@ -13,6 +13,9 @@ namespace keel::orders {
 ///   keel_order_time_to_final_seconds{status}   from placement to CONFIRMED or CANCELLED
 /// `reason` is who refused the order ("stock", "payment", "timeout", else "other"): the text
 /// before the first ':' of the stored reason, so the label has a fixed set of values.
+/// Creates every series at 0, so that rate() and increase() see an instance's first orders
+/// after a start (a counter that appears at 1 has no earlier sample to grow from).
+void RegisterOrderMetrics();
 void CountPlaced();
 void CountFinished(const Order& order, std::chrono::milliseconds time_to_final);
 

@@ -22,6 +22,10 @@ TEST(OrderMetrics, FinishedOrdersAreCountedByStatusAndReasonWithTheirDuration) {
     Order cancelled;
     cancelled.status = "CANCELLED";
     cancelled.reason = "payment: insufficient funds";
+    RegisterOrderMetrics();
+    EXPECT_NE(telemetry::DefaultRegistry().Render().find(
+                  "keel_orders_finished_total{status=\"cancelled\",reason=\"timeout\"} 0"),
+              std::string::npos);
     CountPlaced();
     CountFinished(confirmed, std::chrono::milliseconds(40));
     CountFinished(cancelled, std::chrono::milliseconds(3000));

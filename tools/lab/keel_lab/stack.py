@@ -48,6 +48,8 @@ class LabStack:
         # Not secrets; listed in the report as the stack's settings.
         self.settings = {
             "KEEL_VAR_DIR": var_dir, "KEEL_BUILD_DIR": build_dir,
+            # the monitoring layer would bind its fixed ports and take CPU from the measurements
+            "KEEL_MONITORING": "off",
             "GATEWAY_PORT": self.gateway_port, "GATEWAY_TLS_PORT": free_port(),
             "INTERNAL_GATEWAY_PORT": self.internal_port, "PG_PORT": free_port(), "REDIS_PORT": free_port(),
             "NATS_PORT": free_port(), "NATS_MONITOR_PORT": free_port(),
