@@ -23,9 +23,12 @@ namespace keel::telegram::testing {
 class FakeServer final {
 public:
     explicit FakeServer(std::initializer_list<std::string> tokens = {}) {
-        std::vector<std::string> args = {"/usr/bin/python3",
-                                         KEEL_SOURCE_DIR "/tests/fakes/telegram/fake_telegram.py",
-                                         "--port", "0"};
+        std::vector<std::string> args;
+        args.reserve(4 + 2 * tokens.size());
+        args.emplace_back("/usr/bin/python3");
+        args.emplace_back(KEEL_SOURCE_DIR "/tests/fakes/telegram/fake_telegram.py");
+        args.emplace_back("--port");
+        args.emplace_back("0");
         for (const auto& token : tokens) {
             args.emplace_back("--token");
             args.push_back(token);
