@@ -67,11 +67,41 @@ def new_user(chat_id=None, top_up=None):
     # account builds the profile from auth.user_registered.v1, asynchronously
     wait_for("the profile", lambda: STACK.request("GET", "/api/account/me", token=token).status == 200, 15)
     if chat_id is not None:
-        r = STACK.request("PATCH", "/api/account/me", token=token, json_body={"telegram_chat_id": chat_id})
-        assert r.status == 200, r
+        link_telegram(token, chat_id)
     if top_up:
         top_up_wallet(token, top_up)
     return {"id": user_id, "email": email, "token": token, "chat_id": chat_id}
+
+
+LINKED_REPLY = "Linked: keel will send your order notifications to this chat."
+
+
+def say_to_bot(chat_id, text):
+    """A Telegram user writes to the user bot (notifications' TELEGRAM_BOT_TOKEN) in a private chat."""
+    port = STACK.replica("telegram-fake", 1)["port"]
+    r = STACK.request("POST", "/_fake/updates", port=port, json_body={
+        "token": secrets_env()["TELEGRAM_BOT_TOKEN"], "chat_id": chat_id, "text": text,
+        "from": {"id": chat_id, "username": f"user{chat_id}"}})
+    assert r.status == 200, r
+
+
+def bot_replies(chat_id):
+    return [m["text"] for m in telegram(f"/_fake/messages?chat_id={chat_id}")]
+
+
+def link_telegram(token, chat_id):
+    """Links chat_id the only way a user can: a one-time link (POST /api/account/me/telegram-link),
+    opened in Telegram, which sends "/start <token>" to the bot; notifications' poller hands it to
+    account. Returns the link."""
+    r = STACK.request("POST", "/api/account/me/telegram-link", token=token)
+    assert r.status == 201, r
+    link = r.json()
+    assert link["deep_link"].endswith("?start=" + link["token"]), link
+    say_to_bot(chat_id, "/start " + link["token"])
+    wait_for(f"chat {chat_id} to be linked", lambda: STACK.request(
+        "GET", "/api/account/me", token=token).json()["telegram_chat_id"] == chat_id, 20)
+    wait_for("the bot's answer", lambda: LINKED_REPLY in bot_replies(chat_id), 15)
+    return link
 
 
 def provider_url():
@@ -111,14 +141,15 @@ def new_product(stock, price=150, token=None):
     return r.json()["id"]
 
 
-def place(user, items, key=None, attempts=30):
+def place(user, items, key=None, attempts=30, headers=None):
     """POST /api/orders, retried with the same Idempotency-Key on 5xx or a broken connection
     (what a client does when an instance dies under it). Returns the order."""
     key = key or uuid.uuid4().hex
     last = None
     for _ in range(attempts):
         try:
-            r = STACK.request("POST", "/api/orders", token=user["token"], headers={"Idempotency-Key": key},
+            r = STACK.request("POST", "/api/orders", token=user["token"],
+                              headers={"Idempotency-Key": key, **(headers or {})},
                               json_body={"items": items}, timeout=10)
         except OSError as e:
             last = e
@@ -213,6 +244,25 @@ def psql(db, sql):
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
+def trace_lines(trace_id):
+    """Every JSON log line of `trace_id`: the services' (var/log/<svc>-<N>.log) and the gateway's
+    access log. keel-stack's own log is left out: it repeats the others."""
+    paths = [STACK.access_log_path()]
+    log_dir = os.path.join(STACK.var_dir, "log")
+    paths += [os.path.join(log_dir, n) for n in sorted(os.listdir(log_dir))
+              if n.endswith(".log") and not n.startswith("keel-stack")]
+    out = []
+    for path in paths:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if trace_id not in line or not line.startswith("{"):
+                    continue
+                obj = json.loads(line)
+                if obj.get("trace_id") == trace_id:
+                    out.append(obj)
+    return out
+
+
 def product_stock(pid):
     r = STACK.request("GET", f"/api/catalog/products/{pid}")
     assert r.status == 200, r
@@ -229,7 +279,9 @@ class A_Checkout(unittest.TestCase):
         items = [{"product_id": p1, "quantity": 2}, {"product_id": p2, "quantity": 1}]
         key = uuid.uuid4().hex
         t0 = time.monotonic()
-        order = place(user, items, key=key)
+        # the client starts the trace: the gateway and every hop after it continue it
+        trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
+        order = place(user, items, key=key, headers={"traceparent": f"00-{trace_id}-{client_span}-01"})
         self.assertEqual(order["status"], "PENDING")
         self.assertEqual(order["total"], 2 * 1200 + 2500)
         # the same key and body: the same order; another body: 409
@@ -262,7 +314,8 @@ class A_Checkout(unittest.TestCase):
         self.assertEqual(receipts[0]["amount"], order["total"])
 
         msgs = wait_for("two Telegram messages (confirmed, receipt)", lambda: (
-            lambda m: m if len(m) >= 2 else None)(telegram(f"/_fake/messages?chat_id={chat}")), 15)
+            lambda m: m if len(m) >= 2 else None)([m for m in telegram(f"/_fake/messages?chat_id={chat}")
+                                                   if m["text"] != LINKED_REPLY]), 15)
         texts = " | ".join(m["text"] for m in msgs)
         self.assertIn(order["id"], texts)
         self.assertEqual(len(msgs), 2, texts)
@@ -288,6 +341,44 @@ class A_Checkout(unittest.TestCase):
         for service in ("orders", "catalog", "payments", "fiscal", "notifications", "recommendations"):
             self.assertIn(service, table)
 
+        # one trace (docs/observability.md): its id in the logs of the gateway and of every service
+        # on the checkout's path, its span lines one tree rooted at the client's span
+        on_path = {"gateway", "orders", "catalog", "payments", "fiscal"}
+        lines = wait_for("the checkout's trace in every log", lambda: (lambda ls: ls if on_path <= {
+            o.get("service") for o in ls} else None)(trace_lines(trace_id)), 15)
+        spans = [o for o in lines if "span" in o]
+        ids = {o["span_id"] for o in spans} | {client_span}
+        orphans = [o for o in spans if o["parent_span_id"] not in ids]
+        self.assertEqual(orphans, [], "span lines whose parent is in no log")
+        gateway = [o for o in spans if o["service"] == "gateway" and o["parent_span_id"] == client_span]
+        self.assertEqual(len(gateway), 1, gateway)
+        self.assertEqual(gateway[0]["correlation_id"], order["correlation_id"])
+        placed = [o for o in spans if o["service"] == "orders" and o["span"] == "POST /api/orders"]
+        self.assertEqual([o["parent_span_id"] for o in placed], [gateway[0]["span_id"]])
+        consumed = {(o["service"], o["span"]) for o in spans if o["span_kind"] == "consumer"}
+        self.assertLessEqual({("catalog", "consume orders.order_placed.v1"),
+                              ("fiscal", "consume payments.payment_captured.v1")}, consumed)
+        for o in lines:
+            self.assertEqual(o.get("correlation_id"), order["correlation_id"], o)
+
+        # the native trace view (keel-stack trace): HTTP and event hops in one tree, in time order
+        view = json.loads(STACK.cli("trace", trace_id, "--json").stdout)
+        tree = view["spans"]
+        self.assertEqual((tree[0]["service"], tree[0]["kind"]), ("gateway", "server"), tree[0])
+        self.assertLessEqual(on_path, {sp["service"] for sp in tree})
+        by_id = {sp["span_id"]: sp for sp in tree}
+        for sp in tree[1:]:
+            parent = by_id.get(sp["parent_span_id"])
+            self.assertIsNotNone(parent, f"{sp['name']} has no parent in the view")
+            # nginx stamps whole milliseconds: a child may appear up to 1 ms before its parent
+            self.assertGreaterEqual(sp["offset_ms"], parent["offset_ms"] - 1, (sp, parent))
+        reserve = [sp for sp in tree if sp["kind"] == "consumer" and sp["service"] == "catalog"
+                   and sp["name"] == "consume orders.order_placed.v1"]
+        receipt = [sp for sp in tree if sp["kind"] == "consumer" and sp["service"] == "fiscal"]
+        self.assertTrue(reserve and receipt, tree)
+        # the saga's order: stock is reserved before the payment a receipt is issued for
+        self.assertLess(reserve[0]["offset_ms"], receipt[0]["offset_ms"])
+
     def test_a_declined_payment_cancels_and_releases_the_stock(self):
         user = new_user(top_up=100)
         pid = new_product(5, price=1000)
@@ -307,6 +398,39 @@ class A_Checkout(unittest.TestCase):
         self.assertIn("stock", final["reason"])
         self.assertEqual(product_stock(pid), 1)
         self.assertEqual(STACK.request("GET", "/api/payments/wallet", token=user["token"]).json()["balance"], 100_000)
+
+
+class A_TelegramLink(unittest.TestCase):
+    """Part G of issue 10: a chat is linked only from Telegram's own update, by a one-time link."""
+
+    def test_start_with_a_fresh_link_links_and_a_guessed_or_reused_one_does_not(self):
+        user = new_user()
+        me = lambda: STACK.request("GET", "/api/account/me", token=user["token"]).json()  # noqa: E731
+        # naming a chat directly is refused, with how to link instead
+        r = STACK.request("PATCH", "/api/account/me", token=user["token"],
+                          json_body={"telegram_chat_id": 12345})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.content_type, "application/problem+json")
+        self.assertIn("/api/account/me/telegram-link", r.json()["detail"])
+        self.assertIsNone(me()["telegram_chat_id"])
+
+        chat, thief, guesser = (random.randint(10**9, 2 * 10**9) for _ in range(3))
+        link = link_telegram(user["token"], chat)
+        self.assertEqual(me()["telegram_chat_id"], chat)
+        # the same link again, from another chat: refused, and the chat is told so
+        say_to_bot(thief, "/start " + link["token"])
+        refused = wait_for("the answer to a used link", lambda: bot_replies(thief), 15)
+        self.assertIn("invalid or expired", refused[0])
+        # a guessed token: the same
+        say_to_bot(guesser, "/start " + secrets.token_urlsafe(32))
+        refused = wait_for("the answer to a guessed link", lambda: bot_replies(guesser), 15)
+        self.assertIn("invalid or expired", refused[0])
+        self.assertEqual(me()["telegram_chat_id"], chat)
+        self.assertEqual(bot_replies(chat), [LINKED_REPLY])
+        # unlinking stays a PATCH
+        r = STACK.request("PATCH", "/api/account/me", token=user["token"], json_body={"telegram_chat_id": None})
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.json()["telegram_chat_id"])
 
 
 class B_CatchUp(unittest.TestCase):

@@ -87,8 +87,14 @@ class Stack:
     """One keel stack (postgres, redis, nats, 2 instances of every service, nginx, the fake
     Telegram server) under a temporary var dir, on free ports."""
 
-    def __init__(self, extra_env=None, var_dir=None, admin_password_via_env=False):
+    def __init__(self, extra_env=None, var_dir=None, admin_password_via_env=False, monitoring=False, scale=None):
+        """monitoring: also run deploy/compose/monitoring.yaml (VictoriaMetrics, vmalert,
+        Alertmanager, the exporters) on free ports, scraping every SCRAPE_INTERVAL (2 s here) and
+        evaluating rules every VMALERT_EVALUATION_INTERVAL (2 s); off by default (KEEL_MONITORING=off)
+        to keep the other tests fast. scale: {service: replicas}, `up --scale`."""
         self.var_dir = var_dir or tempfile.mkdtemp(prefix="keel-e2e-")
+        self.monitoring = monitoring
+        self.scale = dict(scale or {})
         self.gateway_port, self.pg_port, self.redis_port = free_port(), free_port(), free_port()
         self.gateway_tls_port = free_port()
         self.internal_port, self.nats_port, self.nats_monitor_port = free_port(), free_port(), free_port()
@@ -102,7 +108,9 @@ class Stack:
         self.admin_password = "adm-" + secrets.token_urlsafe(12) if admin_password_via_env else None
         self.env = dict(os.environ)
         for k in ("KEEL_SERVICE_TOKEN", "GATEWAY_ACCESS_LOG", "AUTH_ADMIN_EMAIL", "AUTH_ADMIN_PASSWORD",
-                  "COMPOSE_PROFILES", "NATS_URL", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "BUS_REPLICAS"):
+                  "COMPOSE_PROFILES", "NATS_URL", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "BUS_REPLICAS",
+                  "OPS_BOT_TOKEN", "OPS_CHAT_ID", "ALERT_THREADS",
+                  "KEEL_MONITORING", "NATS_MONITOR_URLS", "ALERT_RELAY_URL"):
             self.env.pop(k, None)
         self.env.update({
             "KEEL_VAR_DIR": self.var_dir,
@@ -117,6 +125,15 @@ class Stack:
         })
         if admin_password_via_env:
             self.env["AUTH_ADMIN_PASSWORD"] = self.admin_password
+        self.vm_port = self.vmalert_port = self.alertmanager_port = None
+        if monitoring:
+            self.vm_port, self.vmalert_port, self.alertmanager_port = free_port(), free_port(), free_port()
+            self.env.update({"KEEL_MONITORING": "on", "VM_PORT": str(self.vm_port),
+                             "VMALERT_PORT": str(self.vmalert_port),
+                             "ALERTMANAGER_PORT": str(self.alertmanager_port),
+                             "SCRAPE_INTERVAL": "2s", "VMALERT_EVALUATION_INTERVAL": "2s"})
+        else:
+            self.env["KEEL_MONITORING"] = "off"
         # The tests register hundreds of users from 127.0.0.1; auth's default (20 an hour per
         # address) is for the real world and is tested beside its code.
         self.env["REGISTER_LIMIT_PER_IP"] = "1000000"
@@ -136,7 +153,8 @@ class Stack:
     def up(self):
         t0 = time.monotonic()
         self.started = True
-        p = self.cli("up", "-d", "--quiet", "--timeout", "150")
+        scale = [f"--scale={svc}={n}" for svc, n in sorted(self.scale.items())]
+        p = self.cli("up", "-d", "--quiet", "--timeout", "150", *scale)
         self.startup_seconds = time.monotonic() - t0
         self.up_output = p.stdout
         if not self.admin_password_via_env:
@@ -235,6 +253,24 @@ class Stack:
         openapi_check.default_specs().check(method, path, response.status, response.content_type, data,
                                             r.headers, internal=port == self.internal_port)
         return response
+
+    # -- monitoring (Stack(monitoring=True)) --------------------------------------------
+    def vm_query(self, expr, timeout=10.0):
+        """VictoriaMetrics' instant query: the `result` list ([{metric: {...}, value: [t, "v"]}])."""
+        from urllib.parse import quote
+        conn = http.client.HTTPConnection("127.0.0.1", self.vm_port, timeout=timeout)
+        try:
+            conn.request("GET", "/api/v1/query?query=" + quote(expr, safe=""))
+            r = conn.getresponse()
+            body = r.read()
+        finally:
+            conn.close()
+        if r.status != 200:
+            raise AssertionError(f"VictoriaMetrics /api/v1/query {expr!r}: {r.status} {body[:400]!r}")
+        data = json.loads(body)
+        if data.get("status") != "success":
+            raise AssertionError(f"VictoriaMetrics /api/v1/query {expr!r}: {data}")
+        return data["data"]["result"]
 
     def login(self, email, password, **kw):
         self.logins += 1

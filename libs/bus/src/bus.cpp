@@ -11,6 +11,7 @@
 #include <keel/core/runtime.hpp>
 #include <keel/core/uuid.hpp>
 
+#include "event_trace.hpp"
 #include "schema_registry.hpp"
 #include "state.hpp"
 
@@ -211,7 +212,16 @@ void Bus::Subscribe(const std::string& topic, EventHandler handler, SubscribeOpt
     BatchHandler each = [handler = std::move(handler)](
                             pg::Connection& connection,
                             std::span<const Event> events) -> Task<void> {
-        for (const auto& event : events) co_await handler(connection, event);
+        // One event: the consumer runs the batch in its context already. Several: each
+        // handler call in its own event's, for its log lines and the calls it makes.
+        if (events.size() == 1) {
+            co_await handler(connection, events[0]);
+            co_return;
+        }
+        for (const auto& event : events) {
+            auto context = AmbientOf(event);
+            co_await ambient::Run(std::move(context), handler(connection, event));
+        }
     };
     Subscribe(topic, std::move(each), options);
 }
@@ -512,7 +522,7 @@ Origin Bus::FromRequest(const std::string& request_id, const std::string& tracep
                         const std::string& what) const {
     Origin origin;
     origin.correlation_id = request_id.empty() ? Uuid::V7().ToString() : request_id;
-    origin.traceparent = NextTraceparent(traceparent);
+    origin.traceparent = ContinueTraceparent(traceparent);
     origin.hop.service = settings_.service;
     origin.hop.instance = settings_.instance_id;
     origin.hop.start_us = NowMicros();

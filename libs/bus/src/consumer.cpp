@@ -18,10 +18,12 @@
 #include <future>
 #include <set>
 
+#include <keel/core/ambient.hpp>
 #include <keel/core/log.hpp>
 #include <keel/core/offload.hpp>
 #include <keel/core/uuid.hpp>
 
+#include "event_trace.hpp"
 #include "state.hpp"
 
 namespace keel::bus {
@@ -133,6 +135,7 @@ std::chrono::milliseconds Backoff(const SubscribeOptions& options, std::int64_t 
 void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char* outcome) {
     const auto now = NowMicros();
     sub.handler_seconds->Observe(static_cast<double>(now - event.next.hop.start_us) / 1e6);
+    RecordConsumerSpan(event, sub.durable, outcome, now);
     if (!bus.Settings().record_trail) return;
     Hop hop = event.next.hop;
     hop.duration_us = now - hop.start_us;
@@ -142,6 +145,8 @@ void RecordHop(Bus& bus, const Subscription& sub, const Event& event, const char
     keel::json::AppendQuoted(record, event.envelope.correlation_id);
     record += ",\"causation_id\":";
     keel::json::AppendQuoted(record, event.envelope.causation_id);
+    if (const auto span = AmbientOf(event))  // joins the trail to the trace (keel-bus trail)
+        record += ",\"trace_id\":\"" + span->trace_id + "\",\"span_id\":\"" + span->span_id + "\"";
     record += ",\"hop\":" + HopToJson(hop) + "}";
     bus.Connection()->PublishNoWait("trail." + SubjectToken(event.envelope.correlation_id), record);
 }
@@ -236,8 +241,12 @@ Task<Outcome> RunInTransaction(Batch& batch, std::span<const Event> events, bool
     Outcome outcome;
     *duplicates = 0;
     try {
+        // One event: its handling runs in its consumer span's context (several: the event
+        // handler wrapper gives each its own, bus.cpp; a batch handler has none of them).
+        std::shared_ptr<const ambient::Context> context;
+        if (events.size() == 1) context = AmbientOf(events[0]);
         if (sub.plain) {
-            co_await sub.plain(events);
+            co_await ambient::Run(context, sub.plain(events));
             co_return outcome;
         }
         std::string ids = "{";
@@ -260,7 +269,7 @@ Task<Outcome> RunInTransaction(Batch& batch, std::span<const Event> events, bool
             auto results = co_await c.ExecuteMany(std::move(head));
             const pg::Result fresh = std::move(results.back());
             if (static_cast<std::size_t>(fresh.Rows()) == events.size()) {
-                co_await sub.batch(c, events);
+                co_await ambient::Run(context, sub.batch(c, events));
                 co_return;
             }
             std::set<std::string, std::less<>> todo;
@@ -269,7 +278,7 @@ Task<Outcome> RunInTransaction(Batch& batch, std::span<const Event> events, bool
             for (const auto& e : events)
                 if (todo.erase(e.envelope.event_id) > 0) some.push_back(e);
             *duplicates = events.size() - some.size();
-            if (!some.empty()) co_await sub.batch(c, some);
+            if (!some.empty()) co_await ambient::Run(context, sub.batch(c, some));
         };
         co_await batch.bus->Transaction(body);
     } catch (const std::exception& e) {
@@ -562,7 +571,9 @@ void RunBatch(const std::shared_ptr<Batch>& batch) {
         batch->done.set_value();
     };
     batch->strand = asio::make_strand(batch->bus->Executor());
-    asio::co_spawn(batch->strand, HandleBatch(batch),
+    // Without an ambient context: HandleBatch resumes inline after each handler's (see
+    // ambient::Run), and its own log lines name their events explicitly.
+    asio::co_spawn(ambient::With(batch->strand, nullptr), HandleBatch(batch),
                    asio::bind_cancellation_slot(batch->cancel.slot(), std::move(completion)));
     // The deadline runs from the last settled message (seen within a second): a
     // redelivered batch is handled one event at a time, each with the whole deadline.

@@ -9,6 +9,7 @@
 
 #include <keel/core/log.hpp>
 #include <keel/core/uuid.hpp>
+#include <keel/telemetry/trace.hpp>
 
 namespace keel::bus {
 namespace json = boost::json;
@@ -65,41 +66,10 @@ std::vector<Hop> TrailFromJson(std::string_view text) {
     return trail;
 }
 
-namespace {
-
-bool IsLowerHex(std::string_view text) {
-    for (const char c : text)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
-
-bool IsAllZero(std::string_view text) {
-    return text.find_first_not_of('0') == std::string_view::npos;
-}
-
-// W3C Trace Context, traceparent: version "-" trace-id "-" parent-id "-" trace-flags,
-// all lowercase hex. Version ff is invalid; version 00 is exactly 55 characters; a later
-// version may append fields after a '-' (the spec: parse what version 00 defines).
-bool ValidTraceparent(std::string_view p) {
-    if (p.size() < 55) return false;
-    const std::string_view version = p.substr(0, 2);
-    if (!IsLowerHex(version) || version == "ff") return false;
-    if (version == "00" ? p.size() != 55 : (p.size() > 55 && p[55] != '-')) return false;
-    if (p[2] != '-' || p[35] != '-' || p[52] != '-') return false;
-    const std::string_view trace = p.substr(3, 32);
-    const std::string_view span = p.substr(36, 16);
-    return IsLowerHex(trace) && !IsAllZero(trace) && IsLowerHex(span) && !IsAllZero(span) &&
-           IsLowerHex(p.substr(53, 2));
-}
-
-}  // namespace
-
 std::string NextTraceparent(std::string_view parent) {
-    // 00-<32 hex trace id>-<16 hex span id>-<flags>. An invalid parent starts a new
-    // trace (W3C): carrying its trace id on would spread it into every event emitted.
-    const std::string trace =
-        ValidTraceparent(parent) ? std::string(parent.substr(3, 32)) : RandomHex(16);
-    return "00-" + trace + "-" + RandomHex(8) + "-01";
+    // An invalid parent starts a new trace (W3C): carrying its trace id on would spread it
+    // into every event emitted. One parser for HTTP and events: telemetry's.
+    return telemetry::FormatTraceparent(telemetry::ChildOf(telemetry::ParseTraceparent(parent)));
 }
 
 std::int64_t NowMicros() {

@@ -19,7 +19,7 @@ bool IsLowerHex(std::string_view text) {
 std::string TraceOf(const std::string& next) {
     EXPECT_EQ(next.size(), 55u) << next;
     EXPECT_EQ(next.substr(0, 3), "00-") << next;
-    EXPECT_EQ(next.substr(52), "-01") << next;
+    EXPECT_TRUE(next.substr(52) == "-01" || next.substr(52) == "-00") << next;
     EXPECT_EQ(next[35], '-') << next;
     EXPECT_TRUE(IsLowerHex(next.substr(3, 32)) && IsLowerHex(next.substr(36, 16))) << next;
     EXPECT_NE(next.substr(3, 32), std::string(32, '0')) << next;
@@ -37,7 +37,11 @@ TEST(Traceparent, AValidParentKeepsItsTraceWithANewSpan) {
     const auto next = NextTraceparent(kParent);
     EXPECT_EQ(TraceOf(next), kTrace);
     EXPECT_NE(next.substr(36, 16), kParent.substr(36, 16));
-    EXPECT_EQ(TraceOf(NextTraceparent(With(53, "00"))), kTrace);  // not sampled: still valid
+    // Not sampled: still valid, and the decision travels on (W3C: a child keeps the flag).
+    const auto unsampled = NextTraceparent(With(53, "00"));
+    EXPECT_EQ(TraceOf(unsampled), kTrace);
+    EXPECT_EQ(unsampled.substr(52), "-00");
+    EXPECT_EQ(next.substr(52), "-01");
     // A later version may carry more fields after a '-'; what 00 defines is kept.
     EXPECT_EQ(TraceOf(NextTraceparent(With(0, "cc") + "-what-comes-later")), kTrace);
     EXPECT_EQ(TraceOf(NextTraceparent(With(0, "01"))), kTrace);

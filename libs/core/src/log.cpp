@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include <keel/core/ambient.hpp>
+
 namespace keel::json {
 namespace {
 
@@ -121,6 +123,32 @@ void AppendValue(std::string& out, const Value& value) {
     }
 }
 
+bool Has(std::initializer_list<Field> fields, std::string_view key) {
+    for (const auto& field : fields)
+        if (field.first == key) return true;
+    return false;
+}
+
+void AppendField(std::string& out, std::string_view key, std::string_view value) {
+    out.push_back(',');
+    json::AppendQuoted(out, key);
+    out.push_back(':');
+    json::AppendQuoted(out, value);
+}
+
+// The trace and correlation of the work this line is written for (keel/core/ambient.hpp),
+// unless the line names its own (a span record of a client call has its own span_id).
+void AppendAmbient(std::string& out, std::initializer_list<Field> fields) {
+    const ambient::Context* context = ambient::Current();
+    if (context == nullptr) return;
+    if (!context->trace_id.empty() && !Has(fields, "trace_id"))
+        AppendField(out, "trace_id", context->trace_id);
+    if (!context->span_id.empty() && !Has(fields, "span_id"))
+        AppendField(out, "span_id", context->span_id);
+    if (!context->correlation_id.empty() && !Has(fields, "correlation_id"))
+        AppendField(out, "correlation_id", context->correlation_id);
+}
+
 }  // namespace
 
 void Configure(const std::string& service, const std::string& instance, Level min_level) {
@@ -158,6 +186,7 @@ void Write(Level level, std::string_view message, std::initializer_list<Field> f
     line += g_prefix;
     line += ",\"msg\":";
     json::AppendQuoted(line, message);
+    AppendAmbient(line, fields);
     for (const auto& [key, value] : fields) {
         line.push_back(',');
         json::AppendQuoted(line, key);

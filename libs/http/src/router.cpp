@@ -52,6 +52,16 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
     return out;
 }
 
+const ambient::Context& RequestContext::Trace() const {
+    static const ambient::Context kNone;
+    return trace_ ? *trace_ : kNone;
+}
+
+std::string RequestContext::Traceparent() const {
+    if (!trace_ || trace_->trace_id.empty()) return {};
+    return "00-" + trace_->trace_id + "-" + trace_->span_id + (trace_->sampled ? "-01" : "-00");
+}
+
 void RequestContext::SetParamsForRouter(
     std::vector<std::pair<std::string_view, std::string_view>> params) {
     params_.clear();

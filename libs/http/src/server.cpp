@@ -15,10 +15,12 @@
 #include <mutex>
 #include <unordered_set>
 
+#include <keel/core/ambient.hpp>
 #include <keel/core/log.hpp>
 #include <keel/core/runtime.hpp>
 #include <keel/core/unavailable.hpp>
 #include <keel/core/uuid.hpp>
+#include <keel/telemetry/trace.hpp>
 
 namespace keel::http {
 namespace {
@@ -216,16 +218,20 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         std::chrono::nanoseconds queued{0};  ///< before this server read it (X-Request-Start)
         bool admitted = false;               ///< holds a slot of options.admission
         Clock::time_point admitted_at;
+        bool builtin = false;  ///< /healthz, /readyz, /metrics: no span is exported
     };
 
     Task<Response> Handle(const Request& request, asio::ip::address peer);
     Task<Response> DispatchMapped(RequestContext& ctx, RouteInfo& route);
+    Task<void> DispatchInto(RequestContext& ctx, RouteInfo& route, Response& out);
     void EndSession(const std::shared_ptr<Session>& session);
     Task<Response> Dispatch(RequestContext& ctx, RouteInfo& route);
     Task<std::optional<Response>> Authorize(const Router::Route& route, RequestContext& ctx);
     Task<Response> Builtin(std::string_view path, bool& handled);
-    void Record(const Request& request, const Response& response, const RouteInfo& route,
-                const std::string& request_id, Clock::time_point started);
+    void Record(const RequestContext& ctx, const Response& response, const RouteInfo& route,
+                Clock::time_point started, std::chrono::system_clock::time_point started_wall);
+    void RecordSpan(const RequestContext& ctx, unsigned status, const RouteInfo& route,
+                    Clock::duration elapsed, std::chrono::system_clock::time_point started_wall);
     std::optional<Response> CheckDeadline(RequestContext& ctx, Clock::time_point arrived);
     void CloseIdleSessions(bool force);
 };
@@ -254,7 +260,9 @@ Task<void> Server::Impl::Accept() {
         }
         connections.Add(1);
         auto executor = session->stream.get_executor();
-        Spawn(executor, Serve(session), "http session");
+        // Each request runs with its own ambient context (Handle); the session itself has
+        // none, so that it never keeps the last request's after resuming inline.
+        Spawn(ambient::With(executor, nullptr), Serve(session), "http session");
     }
 }
 
@@ -322,6 +330,7 @@ Task<Response> Server::Impl::Dispatch(RequestContext& ctx, RouteInfo& route) {
         Response builtin = co_await Builtin(path, handled);
         if (handled) {
             route.label = std::string(path);  // one of three fixed paths
+            route.builtin = true;
             route.series = builtin_series[path == "/healthz" ? 0 : path == "/readyz" ? 1 : 2].get();
             co_return builtin;
         }
@@ -384,9 +393,13 @@ std::optional<Response> Server::Impl::CheckDeadline(RequestContext& ctx,
     return std::nullopt;
 }
 
-void Server::Impl::Record(const Request& request, const Response& response, const RouteInfo& route,
-                          const std::string& request_id, Clock::time_point started) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+void Server::Impl::Record(const RequestContext& ctx, const Response& response,
+                          const RouteInfo& route, Clock::time_point started,
+                          std::chrono::system_clock::time_point started_wall) {
+    const Request& request = ctx.Req();
+    const std::string& request_id = ctx.RequestId();
+    const auto elapsed = Clock::now() - started;
+    const double seconds = std::chrono::duration<double>(elapsed).count();
     const unsigned status = response.result_int();
     RouteSeries* series = route.series;
     if (series && status >= 100 && status < series->by_status.size()) {
@@ -414,14 +427,48 @@ void Server::Impl::Record(const Request& request, const Response& response, cons
                           {{"route", route.label}})
             .Observe(seconds);
     }
+    RecordSpan(ctx, status, route, elapsed, started_wall);
+}
+
+// The access log line is the server span's record (docs/observability.md).
+void Server::Impl::RecordSpan(const RequestContext& ctx, unsigned status, const RouteInfo& route,
+                              Clock::duration elapsed,
+                              std::chrono::system_clock::time_point started_wall) {
+    const Request& request = ctx.Req();
+    const std::string& request_id = ctx.RequestId();
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    const ambient::Context& trace = ctx.Trace();
+    const std::string span = MethodLabel(request.method()) + " " + route.label;
     if (options.access_log && log::Enabled(log::Level::kInfo)) {
         log::Info("request", {{"request_id", request_id},
                               {"method", std::string_view(request.method_string())},
                               {"path", std::string_view(request.target())},
                               {"route", route.label},
-                              {"status", static_cast<std::int64_t>(response.result_int())},
-                              {"duration_ms", seconds * 1000.0}});
+                              {"status", static_cast<std::int64_t>(status)},
+                              {"duration_ms", seconds * 1000.0},
+                              {"span", span},
+                              {"span_kind", "server"},
+                              {"trace_id", trace.trace_id},
+                              {"span_id", trace.span_id},
+                              {"parent_span_id", ctx.ParentSpanId()},
+                              {"correlation_id", trace.correlation_id}});
     }
+    if (route.builtin || trace.trace_id.empty()) return;  // probes and scrapes: no spans
+    telemetry::FinishedSpan finished;
+    finished.name = span;
+    finished.kind = telemetry::SpanKind::kServer;
+    finished.trace_id = trace.trace_id;
+    finished.span_id = trace.span_id;
+    finished.parent_span_id = ctx.ParentSpanId();
+    finished.start = started_wall;
+    finished.duration = elapsed;
+    finished.error = status >= 500;
+    finished.attributes = {{"http.request.method", MethodLabel(request.method())},
+                           {"http.route", route.label},
+                           {"url.path", std::string(PathOf(request.target()))},
+                           {"http.response.status_code", static_cast<std::int64_t>(status)},
+                           {"keel.request_id", request_id}};
+    telemetry::ExportSpan(std::move(finished), trace.sampled);
 }
 
 // Only the wait for a request's first byte may take `first_byte_wait` (the idle time
@@ -481,8 +528,31 @@ Task<Response> Server::Impl::DispatchMapped(RequestContext& ctx, RouteInfo& rout
     }
 }
 
+Task<void> Server::Impl::DispatchInto(RequestContext& ctx, RouteInfo& route, Response& out) {
+    out = co_await DispatchMapped(ctx, route);
+}
+
+namespace {
+
+// The server span of a request: the caller's trace continued when its traceparent is valid
+// (and single: two are as good as none), else a new trace; never an error.
+std::shared_ptr<const ambient::Context> ServerSpan(const Request& request,
+                                                   const std::string& request_id,
+                                                   std::string& parent_span_id) {
+    std::optional<telemetry::SpanContext> parent;
+    if (request.count("traceparent") == 1)
+        parent = telemetry::ParseTraceparent(request["traceparent"]);
+    const telemetry::SpanContext span = telemetry::ChildOf(parent);
+    parent_span_id = parent ? parent->span_id : std::string();
+    return std::make_shared<const ambient::Context>(
+        ambient::Context{span.trace_id, span.span_id, request_id, span.sampled});
+}
+
+}  // namespace
+
 Task<Response> Server::Impl::Handle(const Request& request, asio::ip::address peer) {
     const auto started = Clock::now();
+    const auto started_wall = std::chrono::system_clock::now();
     const auto given_id = request["X-Request-Id"];
     const std::string request_id =
         IsSaneRequestId(given_id) ? std::string(given_id) : RandomHex(16);
@@ -494,7 +564,11 @@ Task<Response> Server::Impl::Handle(const Request& request, asio::ip::address pe
     in_flight.Add(1);
     active_requests.fetch_add(1);
     RequestContext ctx(request, request_id, std::move(client));
-    Response response = co_await DispatchMapped(ctx, route);
+    std::string parent_span_id;
+    auto trace = ServerSpan(request, request_id, parent_span_id);
+    ctx.SetTraceForServer(trace, std::move(parent_span_id));
+    Response response;
+    co_await ambient::Run(std::move(trace), DispatchInto(ctx, route, response));
     if (route.admitted) {
         // A 503/504 is a dependency's failure or a deadline, not this server's own latency.
         const unsigned status = response.result_int();
@@ -505,7 +579,7 @@ Task<Response> Server::Impl::Handle(const Request& request, asio::ip::address pe
     active_requests.fetch_sub(1);
     response.set("X-Request-Id", request_id);
     SetSafetyHeaders(response, route.is_private);
-    Record(request, response, route, request_id, started);
+    Record(ctx, response, route, started, started_wall);
     co_return response;
 }
 

@@ -202,9 +202,10 @@ Task<http::Response> Downstream::Send(Call call) {
         const auto sent = d.clock->Now();
         std::optional<http::Response> response;
         std::exception_ptr error;
+        std::string peer = d.options.name;  // the client span reads "GET catalog"
         try {
             response = co_await d.client->Send(call.method, call.url, std::move(headers), call.body,
-                                               timeout);
+                                               timeout, std::move(peer));
         } catch (const http::ClientError&) {
             error = std::current_exception();
         }

@@ -52,6 +52,7 @@ CommonSettings ReadCommonSettings(core::EnvConfig& config, const std::string& se
     s.limiter.initial_limit =
         std::clamp(s.limiter.initial_limit, s.limiter.min_limit, s.limiter.max_limit);
     s.breakers = config.OneOf("BREAKERS", {"on", "off"}, "on") == "on";
+    s.traces = ReadTraceExportSettings(config, service);
     log::Level level = log::Level::kInfo;
     log::ParseLevel(config.OneOf("LOG_LEVEL", {"debug", "info", "warn", "error"}, "info"), level);
     log::Configure(service, s.instance_id, level);
@@ -103,6 +104,8 @@ App::App(CommonSettings settings) : settings_(std::move(settings)), runtime_(set
     redis_ = redis::Client::Create(runtime_.Executor(), redis_options);
     http_client_ = std::make_shared<http::Client>(runtime_.Executor());
     bus_ = bus::Bus::Create(runtime_.Executor(), pg_, settings_.bus);
+    flush_spans_ = StartTraceExport(settings_.traces, runtime_.Executor(), http_client_,
+                                    settings_.instance_id, Build().commit);
     telemetry::RegisterProcessMetrics(telemetry::DefaultRegistry(), settings_.service,
                                       Build().commit, Build().built);
 }
@@ -169,6 +172,10 @@ int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authent
     runtime_.OnShutdown([&server]() -> Task<void> { co_await server.Drain(); });
     // After the drain: requests in flight may still commit events for the relay.
     if (bus) runtime_.OnShutdown([bus]() -> Task<void> { co_await bus->Stop(); });
+    // Last: the drain and the bus's stop end spans too.
+    if (auto flush = flush_spans_) {
+        runtime_.OnShutdown([flush]() -> Task<void> { co_await flush(std::chrono::seconds(5)); });
+    }
     log::Info("listening", {{"port", static_cast<std::int64_t>(server.Port())},
                             {"io_threads", static_cast<std::int64_t>(runtime_.Threads())}});
     const int code = runtime_.Run();
@@ -178,13 +185,10 @@ int App::Serve(http::Router router, std::shared_ptr<http::Authenticator> authent
 
 bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req) {
     const auto& r = req.Req();
-    const auto traceparent = r.find("traceparent");
     std::string what(r.method_string());
     what += " ";
     what += std::string_view(r.target()).substr(0, std::string_view(r.target()).find('?'));
-    return bus.FromRequest(
-        req.RequestId(), traceparent == r.end() ? std::string() : std::string(traceparent->value()),
-        what);
+    return bus.FromRequest(req.RequestId(), req.Traceparent(), what);
 }
 
 int RunMain(int argc, char** argv, const std::string& service, int (*run)(core::EnvConfig&)) {

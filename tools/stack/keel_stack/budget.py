@@ -42,7 +42,11 @@ def check(doc, raw_doc, services, order, env):
     reserved = _int(spec.get("reserved", 0), "reserved")
     pool_var = str(spec.get("pool_size") or "PG_POOL_SIZE")
     default = _int(spec.get("pool_size_default", 16), "pool_size_default")
-    clients, total = [], 0
+    # A service whose compose environment fixes its pool keeps it; the hint is about the
+    # shared value the others follow.
+    clients, total, fixed_total, shared_replicas = [], 0, 0, 0
+    shared = env.get(pool_var)
+    shared = default if shared in (None, "") else _int(shared, pool_var)
     for name in order:
         svc = services[name]
         if "PG_DSN" not in svc.env:
@@ -53,14 +57,17 @@ def check(doc, raw_doc, services, order, env):
         pool = default if value in (None, "") else _int(value, f"{pool_var} of {name}")
         clients.append((name, svc.replicas, pool))
         total += svc.replicas * pool
+        if pool == shared:
+            shared_replicas += svc.replicas
+        else:
+            fixed_total += svc.replicas * pool
     if total + reserved <= max_conn:
         return None
     max_var = _var(raw, "max_connections", "max_connections")
     res_var = _var(raw, "reserved", "reserved")
     detail = ", ".join(f"{n} {r}x{p}" for n, r, p in clients)
-    pools = sorted({p for _, _, p in clients})
+    fits = max(0, (max_conn - reserved - fixed_total) // max(1, shared_replicas))
     return (f"PostgreSQL connections do not fit: the services' pools need {total} ({detail}) "
             f"+ {reserved} reserved for operators ({res_var}) = {total + reserved} > max_connections "
-            f"{max_conn} ({max_var}). Lower {pool_var} (now {', '.join(map(str, pools))} per replica; "
-            f"at most {max(0, (max_conn - reserved) // max(1, sum(r for _, r, _ in clients)))} fits), "
+            f"{max_conn} ({max_var}). Lower {pool_var} (now {shared} per replica; at most {fits} fits), "
             f"run fewer replicas (deploy.replicas, up --scale), or raise {max_var}.")

@@ -13,12 +13,14 @@ import time
 
 import yaml
 
-from . import budget, model, ports
+from . import budget, model, monitoring, ports, release
 from .interp import InterpolationError, interpolate, parse_env_file
 from .supervisor import Supervisor, killpg, pid_alive
+from . import logcli
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
-DEFAULT_FILES = ["deploy/compose/db.yaml", "deploy/compose/app.yaml"]
+# the seed's layers: data, monitoring (KEEL_MONITORING=off leaves it out), the services
+DEFAULT_FILES = ["deploy/compose/db.yaml", "deploy/compose/monitoring.yaml", "deploy/compose/app.yaml"]
 
 
 PROGRESS_EVERY = 15.0   # up -d: seconds between "still starting" lines while it waits
@@ -52,7 +54,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="keel-stack", description="Run the keel system natively "
                                 "from docker-compose files (their x-native blocks).")
     p.add_argument("-f", "--file", action="append", dest="files", metavar="FILE",
-                   help="compose file (repeatable; default: deploy/compose/db.yaml and app.yaml)")
+                   help="compose file (repeatable; default: deploy/compose/db.yaml, monitoring.yaml and app.yaml)")
     p.add_argument("--var-dir", help="state directory (default $KEEL_VAR_DIR or <repo>/var)")
     p.add_argument("--env-file", action="append", default=[], help="KEY=VALUE file for interpolation")
     p.add_argument("--profile", action="append", default=[], dest="profiles", metavar="NAME",
@@ -70,10 +72,7 @@ def parse_args(argv):
     sub.add_parser("down", help="stop a running stack")
     ps = sub.add_parser("ps", help="services, replicas, pids, ports, health")
     ps.add_argument("--json", action="store_true")
-    lg = sub.add_parser("logs", help="show a service's log (all when no SVC)")
-    lg.add_argument("service", nargs="?")
-    lg.add_argument("-f", "--follow", action="store_true")
-    lg.add_argument("-n", "--lines", type=int, default=100)
+    logcli.add_parsers(sub)   # logs, trace (logcli.py)
     rs = sub.add_parser("restart", help="restart a service's replicas one at a time")
     rs.add_argument("service")
     sp = sub.add_parser("stop", help="stop a service's replicas and keep them stopped (until start)")
@@ -90,6 +89,11 @@ def parse_args(argv):
                     help="activate a compose profile (repeatable; default: $COMPOSE_PROFILES)")
     cf.add_argument("--scale", action="append", default=[], metavar="SVC=N",
                     help="as with up: show the model with N replicas of SVC")
+    sc = sub.add_parser("scrape-config", help="print VictoriaMetrics' scrape config for docker compose "
+                        "(deploy/monitoring/scrape/docker.yml) generated from the compose files")
+    sc.add_argument("--docker", action="store_true", required=True,
+                    help="the docker variant (natively `up` renders var/monitoring/promscrape.yml)")
+    release.add_parsers(sub)   # release, rollback, releases (release.py)
     return p.parse_args(argv)
 
 
@@ -302,6 +306,7 @@ def cmd_up(args):
     try:
         sup = Supervisor(services, order, root, var_dir, base_env, echo=True, timeout=args.timeout, files=files,
                          profiles=profiles)
+        sup.output_to(os.path.join(var_dir, "log", "keel-stack.log"))
         code = supervise(sup, once, var_dir, notify=w, walkthrough=doc.get("x-walkthrough"))
     finally:
         os._exit(code)
@@ -479,45 +484,7 @@ def cmd_ps(args):
 
 
 def cmd_logs(args):
-    root, var_dir, files = resolve(args)
-    logdir = os.path.join(var_dir, "log")
-    try:
-        names = sorted(os.listdir(logdir))
-    except OSError:
-        die(f"no logs in {logdir}")
-    if args.service:
-        paths = [n for n in names if n == f"{args.service}.log" or
-                 (n.startswith(args.service + "-") and n[len(args.service) + 1:-4].isdigit())]
-        if not paths:
-            die(f"no log for service {args.service} in {logdir}")
-    else:
-        paths = [n for n in names if n.endswith(".log")]
-    prefix = len(paths) > 1
-    handles = []
-    for n in paths:
-        f = open(os.path.join(logdir, n), "rb")
-        lines = f.readlines()[-args.lines:] if args.lines > 0 else []
-        label = n[:-4]
-        for line in lines:
-            sys.stdout.buffer.write((f"{label} | ".encode() if prefix else b"") + line)
-        handles.append((label, f))
-    sys.stdout.flush()
-    if not args.follow:
-        return 0
-    try:
-        while True:
-            got = False
-            for label, f in handles:
-                line = f.readline()
-                while line:
-                    got = True
-                    sys.stdout.buffer.write((f"{label} | ".encode() if prefix else b"") + line)
-                    line = f.readline()
-            sys.stdout.flush()
-            if not got:
-                time.sleep(0.2)
-    except KeyboardInterrupt:
-        return 0
+    return logcli.cmd_logs(args, resolve, read_state, die)
 
 
 def running_state(args):
@@ -582,6 +549,17 @@ def cmd_config(args):
     return 0
 
 
+def cmd_scrape_config(args):
+    """Generated from the files as written (no interpolation: no secrets needed)."""
+    root, var_dir, files = resolve(args)
+    try:
+        text = monitoring.docker_config(model.load_raw(files))
+    except (model.ConfigError, ValueError) as e:
+        die(str(e), 2)
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_secrets(args):
     root, var_dir, files = resolve(args)
     make_env(args, root, var_dir, files, generate=True)
@@ -590,10 +568,15 @@ def cmd_secrets(args):
 
 
 COMMANDS = {"secrets": cmd_secrets, "up": cmd_up, "down": cmd_down, "ps": cmd_ps, "logs": cmd_logs, "restart": cmd_restart,
-            "stop": cmd_stop, "start": cmd_start, "kill": cmd_kill, "config": cmd_config}
+            "stop": cmd_stop, "start": cmd_start, "kill": cmd_kill, "config": cmd_config,
+            "scrape-config": cmd_scrape_config}
+COMMANDS.update(release.cli_commands(running_state, control, die))
 # Commands that only print: a closed stdout (keel-stack ps | head) ends them the way it ends any
 # Unix filter, by SIGPIPE. The others finish their work and drop their output (see out()).
-PRINT_ONLY = ("ps", "logs", "config")
+PRINT_ONLY = ("ps", "logs", "config", "scrape-config")
+
+COMMANDS.update(logcli.cli_commands(resolve, read_state, die))   # trace
+PRINT_ONLY += ("trace",)
 
 
 def main(argv=None):

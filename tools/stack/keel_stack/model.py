@@ -6,6 +6,7 @@ import shlex
 import yaml
 
 from .interp import RUNTIME_VARS, interpolate_tree
+from .monitoring import metrics_spec
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
@@ -227,6 +228,14 @@ class Service:
             raise ConfigError(f"{where}: replicas must be at least 1")
         self.command = _argv(xn.get("command"), f"{where}.x-native.command")
         self.nginx = xn.get("nginx")
+        self.scrape = xn.get("scrape")   # {template, output}: VictoriaMetrics' targets (monitoring.py)
+        if self.scrape is not None and not (isinstance(self.scrape, dict) and self.scrape.get("template")
+                                            and self.scrape.get("output")):
+            raise ConfigError(f"{where}.x-native.scrape: needs template and output")
+        try:
+            self.metrics_spec = metrics_spec(name, svc.get("image"), svc.get("x-metrics"))
+        except ValueError as e:
+            raise ConfigError(str(e))
         if self.command is None and not self.nginx:
             raise ConfigError(f"{where}.x-native: needs a command (or an nginx block)")
         env = _env_map(svc.get("environment"), f"{where}.environment")

@@ -7,6 +7,9 @@ def upstreams_block(ports_by_service, keepalive=64):
     out = []
     for svc, ports in ports_by_service.items():
         out.append(f"upstream {svc} {{")
+        # Shared memory: every worker sees which replica failed (max_fails), instead of each
+        # worker finding out for itself and sending it requests meanwhile.
+        out.append(f"        zone upstream_{svc.replace('-', '_')} 64k;")
         for p in ports:
             out.append(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;")
         out.append(f"        keepalive {keepalive};")

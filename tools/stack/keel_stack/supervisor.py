@@ -1,4 +1,5 @@
 """Process supervision: ordered start, health checks, restarts with backoff, ordered stop."""
+import contextlib
 import hashlib
 import json
 import os
@@ -13,7 +14,10 @@ import time
 import urllib.error
 import urllib.request
 
+from . import monitoring
 from . import nginx as nginx_render
+from . import rotate
+from .release import COMMANDS as release_commands, Releases
 from .interp import expand_runtime
 from .model import command_text
 
@@ -153,7 +157,8 @@ class Replica:
         return self.sup.service_env(self.svc, self.runtime())
 
     def command(self):
-        return self.sup.commands.get(self.svc.name) or expand_runtime(self.svc.command, self.runtime())
+        cmd = self.sup.commands.get(self.svc.name) or expand_runtime(self.svc.command, self.runtime())
+        return self.sup.releases.command(self, cmd) if self.sup.releases else cmd   # its release's binary
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self):
@@ -162,7 +167,7 @@ class Replica:
 
     def _loop(self):
         backoff = BACKOFF_MIN
-        logf = open(self.log_path, "ab")
+        logf = self.sup.log_file(self.log_path)   # rotated by size, shared with the steps
         try:
             while True:
                 if self._wait_while_paused():  # stopped during a restart backoff
@@ -236,7 +241,6 @@ class Replica:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 self.restarts += 1
         finally:
-            logf.close()
             self.done.set()
             self.sup.write_state()
 
@@ -320,15 +324,8 @@ class Replica:
             self.thread.join(self.svc.stop_grace + 5)
 
     def log_tail(self, n=LOG_TAIL_LINES):
-        """The last n lines of this replica's log."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 64 * 1024))
-                lines = f.read().decode(errors="replace").splitlines()
-        except OSError:
-            return []
-        return lines[-n:]
+        """The last n lines of this replica's log (from its .1 too, just after a rotation)."""
+        return rotate.tail(self.log_path, n)
 
     def info(self):
         p = self.proc
@@ -360,32 +357,64 @@ class Supervisor:
         self.waiting = None   # what start_all waits for (shown by `up -d` while it waits)
         self.failure = []     # why the start failed: lines for the user (up -d prints them)
         self.server = None
+        self.releases = None   # release.Releases, made by plan()
+        self.logs = {}        # path -> rotate.RotatingFile (var/log/<svc>-<N>.log)
+        self.extra_logs = {}  # label -> path: files a server writes itself (nginx), for `logs`
+        self.echo = rotate.Echo(self._write_out)
+        self.out_file = None  # detached: keel-stack.log, rotated too
+        self.watcher = rotate.FileWatcher()
         self.state_path = os.path.join(var_dir, "stack.json")
         self.sock_path = os.path.join(var_dir, "stack.sock")
 
     # -- output --------------------------------------------------------------------
     def say(self, msg):
-        self._emit("keel-stack", (msg + "\n").encode())
+        self.echo.put("keel-stack", [(msg + "\n").encode()], droppable=False)
 
     def _emit(self, label, line):
-        if not line.endswith(b"\n"):
-            line += b"\n"
+        self.echo.put(label, [line])
+
+    def _write_out(self, data):
+        # the only writer of keel-stack's output: the echo thread (see rotate.Echo)
         with self.out_lock:
+            if self.out_file is not None:
+                self.out_file.write_lines([data])
+                return
             try:
-                sys.stdout.buffer.write(f"{label} | ".encode() + line)
+                sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
             except (OSError, ValueError):
                 pass
 
+    def output_to(self, path):
+        """Detached: keel-stack's output goes to `path` (keel-stack.log), rotated like the others;
+        after a rotation descriptors 1 and 2 point at the new file (for what Python writes there)."""
+        def redirect(fd):
+            for target in (1, 2):
+                try:
+                    os.dup2(fd, target)
+                except OSError:
+                    pass
+        self.out_file = rotate.RotatingFile(path, on_rotate=redirect)
+
+    def log_file(self, path):
+        with self.state_lock:
+            if path not in self.logs:
+                self.logs[path] = rotate.RotatingFile(path).ensure()
+            return self.logs[path]
+
+    def watch_server_logs(self, svc, paths):
+        """Files svc's server writes itself (nginx: the access log, the error log the template names):
+        rotated by the watcher, which then sends SIGUSR1 (nginx reopens its files); listed for `logs`."""
+        def pids():
+            return [r.proc.pid for r in self.replicas.get(svc.name, []) if r.proc and r.proc.poll() is None]
+        for path in paths:
+            if path and path != "off" and os.path.isabs(path) and not path.startswith("/dev/"):
+                kind = os.path.splitext(os.path.basename(path))[0].replace(".", "-")
+                self.extra_logs[f"{svc.name}-{kind}"] = path
+                self.watcher.add(path, pids)
+
     def pump(self, stream, logf, label):
-        for line in iter(stream.readline, b""):
-            try:
-                logf.write(line)
-                logf.flush()
-            except (OSError, ValueError):
-                pass
-            if self.echo_output:
-                self._emit(label, line)
+        rotate.pump(stream.fileno(), logf, self.echo if self.echo_output else None, label)
         stream.close()
 
     # -- environment and processes -------------------------------------------------
@@ -458,6 +487,10 @@ class Supervisor:
         for name in self.order:
             if self.services[name].nginx:
                 self.prepare_nginx(self.services[name])
+            if self.services[name].scrape:   # VictoriaMetrics' targets: every replica now has its port
+                monitoring.prepare(self, self.services[name])
+        self.releases = Releases(self)
+        self.releases.adopt()   # the services run stored copies of the build's binaries
 
     def prepare_data_dir(self, svc):
         path = os.path.abspath(os.path.join(self.root, svc.data_dir))
@@ -512,6 +545,7 @@ class Supervisor:
         out = os.path.join(prefix, "nginx.conf")
         with open(out, "w", encoding="utf-8") as f:
             f.write(text)
+        self.watch_server_logs(svc, [access, os.path.join(prefix, "error.log")])
         glob = "daemon off;"
         if is_root() and not can_traverse("nobody", prefix):
             glob += " user root;"
@@ -534,7 +568,7 @@ class Supervisor:
                 continue
             label = f"{svc.name}({kind})"
             self.say(f"{label}: {command_text(cmd)[:120].splitlines()[0]}")
-            with open(rep.log_path, "ab") as logf:
+            with contextlib.nullcontext(self.log_file(rep.log_path)) as logf:
                 proc = self.spawn(svc, expand_runtime(cmd, rt), self.service_env(svc, rt, step.get("environment")))
                 pump = threading.Thread(target=self.pump, args=(proc.stdout, logf, label), daemon=True)
                 pump.start()
@@ -613,6 +647,7 @@ class Supervisor:
     # -- whole stack ---------------------------------------------------------------
     def start_all(self):
         self.write_state()
+        self.watcher.start(self.stop_event)
         for name in self.order:
             svc = self.services[name]
             for dep, cond in svc.depends_on.items():
@@ -651,6 +686,10 @@ class Supervisor:
             if reps:
                 self.say(f"stopped {name}")
         self.phase = "stopped"
+        self.echo.drain()
+        for f in list(self.logs.values()) + [self.out_file]:
+            if f:
+                f.close()
         if self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -732,7 +771,7 @@ class Supervisor:
         data = {"supervisor_pid": os.getpid(), "phase": self.phase, "root": self.root,
                 "var_dir": self.var_dir, "files": self.files, "profiles": self.profiles,
                 "socket": self.sock_path, "order": self.order, "exports": self.exports,
-                "waiting_for": self.waiting, "services": {}}
+                "waiting_for": self.waiting, "logs": self.extra_logs, "services": {}}
         for name in self.order:
             svc = self.services[name]
             data["services"][name] = {"restart": svc.restart, "stop_grace": svc.stop_grace,
@@ -756,7 +795,10 @@ class Supervisor:
                     return
 
                 def out(msg):
-                    self.wfile.write((json.dumps({"msg": msg}) + "\n").encode())
+                    send({"msg": msg})
+
+                def send(obj):
+                    self.wfile.write((json.dumps(obj) + "\n").encode())
                     self.wfile.flush()
                 cmd = req.get("cmd")
                 if cmd == "stop":
@@ -768,6 +810,8 @@ class Supervisor:
                     ok = sup.pause(req.get("service"), out)
                 elif cmd == "resume":
                     ok = sup.resume(req.get("service"), out)
+                elif sup.releases and cmd in release_commands:   # release.py
+                    ok = sup.releases.handle(req, out, send)
                 else:
                     out(f"unknown command {cmd}")
                     ok = False

@@ -34,6 +34,14 @@ from keel_stack.supervisor import Supervisor, free_port, pid_alive  # noqa: E402
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def public_services():
+    """The services the gateway routes /api/<svc>/ to: those with a location in its template
+    (alert-relay and release-bot have internal routes only)."""
+    with open(os.path.join(ROOT, "deploy", "nginx", "gateway.conf.template")) as f:
+        conf = f.read()
+    return {s for s in UPSTREAMS if f"location /api/{s}/ {{" in conf or s == "auth"}
+
+
 def app_services():
     """The keel services of deploy/compose/app.yaml (those whose native command is a keel binary) and
     the gateway's upstreams, so that a service added there (tools/new-service) is tested too."""
@@ -51,6 +59,23 @@ def app_services():
 SERVICES, UPSTREAMS = app_services()
 
 
+def fixed_pools():
+    """{svc: pool} of the services whose compose environment fixes PG_POOL_SIZE (alert-relay and
+    release-bot need a couple of connections, not the shared default)."""
+    import yaml
+    with open(os.path.join(ROOT, "deploy", "compose", "app.yaml")) as f:
+        doc = yaml.safe_load(f)
+    out = {}
+    for name in SERVICES:
+        size = str((doc["services"][name].get("environment") or {}).get("PG_POOL_SIZE", ""))
+        if size.isdigit():
+            out[name] = int(size)
+    return out
+
+
+FIXED_POOLS = fixed_pools()
+
+
 def db_name(svc):
     """A service's database and role: its name with '_' for '-' (gift-cards -> gift_cards)."""
     return svc.replace("-", "_")
@@ -60,7 +85,7 @@ def compose_secrets():
     """The x-secrets persist names of the default compose files."""
     import yaml
     names = []
-    for f in ("db.yaml", "app.yaml"):
+    for f in ("db.yaml", "monitoring.yaml", "app.yaml"):
         with open(os.path.join(ROOT, "deploy", "compose", f)) as fh:
             names += (yaml.safe_load(fh).get("x-secrets") or {}).get("persist") or []
     return names
@@ -310,8 +335,10 @@ services:
             return __import__("yaml").safe_load(body), "# profiles: " + trailer
         doc, trailer = config("config")
         self.assertIn("# profiles: native\n", trailer)
-        self.assertIn("start order: postgres -> redis -> nats -> auth -> gateway -> catalog -> account -> "
-                      "orders -> payments -> fiscal -> telegram-fake -> notifications -> recommendations",
+        self.assertIn("start order: postgres -> redis -> nats -> victoria-metrics -> alertmanager -> vmalert -> "
+                      "node-exporter -> postgres-exporter -> redis-exporter -> auth -> gateway -> nginx-exporter -> "
+                      "nats-exporter -> catalog -> account -> orders -> payments -> fiscal -> telegram-fake -> "
+                      "notifications -> recommendations -> alert-relay -> release-bot",
                       trailer)
         self.assertEqual(doc["services"]["nats"]["x-native"]["replicas"], "1")
         for svc in ("auth", "catalog", "account", "orders", "payments", "fiscal", "notifications",
@@ -380,17 +407,18 @@ services:
                 return subprocess.run([KEEL_STACK, "--var-dir", d, *args], env=dict(env, **extra),
                                       capture_output=True, text=True, timeout=20)
             self.assertEqual(run("config").returncode, 0)
-            n = len(SERVICES)
+            n = len(SERVICES) - len(FIXED_POOLS)
+            fixed = sum(2 * size for size in FIXED_POOLS.values())
             r = run("up", "-d", PG_POOL_SIZE="16")
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-            self.assertIn(f"need {n * 2 * 16} (", r.stderr)
-            self.assertIn(f"+ 10 reserved for operators (PG_RESERVED_CONNECTIONS) = {n * 32 + 10} > max_connections 200 "
+            self.assertIn(f"need {n * 2 * 16 + fixed} (", r.stderr)
+            self.assertIn(f"+ 10 reserved for operators (PG_RESERVED_CONNECTIONS) = {n * 32 + fixed + 10} > max_connections 200 "
                           "(PG_MAX_CONNECTIONS). Lower PG_POOL_SIZE (now 16 per replica", r.stderr)
             self.assertIn("orders 2x16", r.stderr)
             self.assertIn("nothing was started", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(d, "stack.json")))
             self.assertEqual(run("config", PG_POOL_SIZE="16").returncode, 2)
-            self.assertEqual(run("config", PG_POOL_SIZE="16", PG_MAX_CONNECTIONS=str(n * 32 + 10)).returncode, 0)
+            self.assertEqual(run("config", PG_POOL_SIZE="16", PG_MAX_CONNECTIONS=str(n * 32 + fixed + 10)).returncode, 0)
             self.assertEqual(run("config", PG_MAX_CONNECTIONS=str(n * 16 + 9)).returncode, 2)   # 8 each + 10
 
     def test_scale(self):
@@ -428,15 +456,16 @@ services:
             self.assertEqual(doc["services"]["orders"]["deploy"]["replicas"], 8)
             self.assertEqual(doc["services"]["catalog"]["deploy"]["replicas"], 1)
             # 8 + 8 replicas of 8 connections on top of the other 6 services' 2 x 8: 234 > 200
-            n = len(SERVICES)
+            n = len(SERVICES) - len(FIXED_POOLS)
+            fixed = sum(2 * size for size in FIXED_POOLS.values())
             r = run("up", "-d", "--scale", "orders=8", "--scale", "recommendations=8")
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-            self.assertIn(f"need {(n - 2) * 16 + 128} (", r.stderr)
+            self.assertIn(f"need {(n - 2) * 16 + 128 + fixed} (", r.stderr)
             self.assertIn("orders 8x8", r.stderr)
             self.assertIn("recommendations 8x8", r.stderr)
             self.assertIn("up --scale", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(d, "stack.json")))
-            need = (n - 2) * 16 + 128 + 10
+            need = (n - 2) * 16 + 128 + fixed + 10
             self.assertEqual(run("config", "--scale", "orders=8", "--scale", "recommendations=8",
                                  PG_MAX_CONNECTIONS=str(need)).returncode, 0)
             for bad in ("orders=0", "orders", "nosuch=2"):
@@ -548,8 +577,10 @@ class NginxTest(unittest.TestCase):
                 for r in sup.replicas[s]:
                     self.assertIn(f"server 127.0.0.1:{r.port} max_fails=1", conf)
                 self.assertIn(f"location /{s}/ {{\n            proxy_pass http://{s}/;", conf)   # internal
-                if s != "auth":
+                if s != "auth" and s in public_services():
                     self.assertIn(f"location /api/{s}/ {{\n            proxy_pass http://{s};", conf)
+                elif s != "auth":
+                    self.assertNotIn(f"location /api/{s}/", conf)
             self.assertIn("location = /api/orders {", conf)
             self.assertIn("listen 127.0.0.1:18080", conf)
             self.assertIn("listen 127.0.0.1:18443 ssl", conf)
@@ -1008,12 +1039,14 @@ FAKE_SERVICE = r"""#!/usr/bin/python3
 # stand-in for a keel service binary: the env contract, the bus, /healthz, /readyz, JSON answers
 import http.server, json, os, signal, socket, subprocess, sys, urllib.parse, urllib.request
 name = os.path.basename(sys.argv[0]).replace("keel-", "")
+# the ops services (alert-relay, release-bot) publish no events: no NATS user of their own
+uses_bus = name not in ("alert-relay", "release-bot")
 for k in ("PORT", "INSTANCE_ID", "PG_DSN", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "KEEL_SERVICE_TOKEN",
-          "NATS_URL", "NATS_USER", "NATS_PASSWORD", "BUS_REPLICAS"):
+          "NATS_URL") + (("NATS_USER", "NATS_PASSWORD", "BUS_REPLICAS") if uses_bus else ()):
     if not os.environ.get(k):
         sys.exit(f"missing {k}")
-assert os.environ["NATS_USER"] == name, os.environ["NATS_USER"]
-if name != "auth":
+assert not uses_bus or os.environ["NATS_USER"] == name, os.environ.get("NATS_USER")
+if name != "auth" and uses_bus:   # the ops services take no user tokens either
     assert os.environ["AUTH_JWKS_URL"].endswith("/api/auth/.well-known/jwks.json")
 for k in {"orders": ["CATALOG_URL"], "notifications": ["TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN"],
           "auth": ["AUTH_KEY_ENCRYPTION_KEY"]}.get(name, []):
@@ -1070,12 +1103,18 @@ def allowed_secrets(svc):
     if svc == "nats":
         return {k for k in SECRETS if k.startswith("NATS_") and k.endswith("_PASSWORD")}
     if svc == "telegram-fake":
-        return {"TELEGRAM_BOT_TOKEN"}
+        return {"TELEGRAM_BOT_TOKEN", "OPS_BOT_TOKEN"}
+    if svc == "postgres-exporter":   # the pg_monitor role's password
+        return {"PG_MONITOR_PASSWORD"}
+    if svc == "redis-exporter":
+        return {"REDIS_PASSWORD"}
     if svc in SERVICES:
         up = db_name(svc).upper()
-        return {f"{up}_DB_PASSWORD", f"NATS_{up}_PASSWORD", "REDIS_PASSWORD", "KEEL_SERVICE_TOKEN"} | \
+        return {f"{up}_DB_PASSWORD", "REDIS_PASSWORD", "KEEL_SERVICE_TOKEN"} | \
+            ({f"NATS_{up}_PASSWORD"} if svc not in ("alert-relay", "release-bot") else set()) | \
             ({"AUTH_KEY_ENCRYPTION_KEY"} if svc == "auth" else set()) | \
             ({"TELEGRAM_BOT_TOKEN"} if svc == "notifications" else set()) | \
+            ({"OPS_BOT_TOKEN"} if svc in ("alert-relay", "release-bot") else set()) | \
             ({"PAYMENT_PROVIDER_SECRET"} if svc == "payments" else set())
     if svc == "payment-provider-fake":
         return {"PAYMENT_PROVIDER_SECRET"}
@@ -1264,7 +1303,7 @@ class FullSystemTest(unittest.TestCase):
                         held = {values[e.split("=", 1)[1]] for e in environ if "=" in e and e.split("=", 1)[1] in values}
                         held |= {k for e in environ for v, k in values.items() if v in e}   # inside a DSN
                         self.assertLessEqual(held, allowed_secrets(name), (name, held - allowed_secrets(name)))
-                        if name in SERVICES:
+                        if name in SERVICES and name not in ("alert-relay", "release-bot"):
                             self.assertIn(f"NATS_{db_name(name).upper()}_PASSWORD", held)
                 for pid in os.listdir("/proc"):
                     try:
@@ -1332,7 +1371,7 @@ class FullSystemTest(unittest.TestCase):
 
                 # the services' bus settings
                 gw = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
-                for svc in SERVICES:
+                for svc in sorted(public_services() & set(SERVICES)):
                     prefix = f"/api/{svc}/" + ("login" if svc == "auth" else "x")
                     code, _, body = http(gw + prefix, method="GET")
                     self.assertEqual(code, 200, (svc, body))

@@ -31,9 +31,22 @@ public:
 
     /// Sends `method url` with `headers` and `body`; throws ClientError on connection
     /// failure or deadline. Any HTTP status is a normal return.
+    /// Inside a traced piece of work (keel/core/ambient.hpp: a request, an event's handling)
+    /// the call is a client span: it sends a child `traceparent` (and the correlation id as
+    /// X-Request-Id) unless `headers` has its own, and logs one span line ("call", span
+    /// "<METHOD> <peer>", span_kind client) that is also exported. `peer` names the
+    /// downstream in that span ("" : host:port); the URL's path and query are never logged
+    /// (some APIs carry secrets there).
     Task<Response> Send(Verb method, std::string_view url,
                         std::vector<std::pair<std::string, std::string>> headers, std::string body,
-                        std::chrono::milliseconds deadline);
+                        std::chrono::milliseconds deadline, std::string peer);
+    // An overload, not a default argument: GCC 12 frees a class-type temporary made in a
+    // full-expression with co_await twice (libs/README.md).
+    Task<Response> Send(Verb method, std::string_view url,
+                        std::vector<std::pair<std::string, std::string>> headers, std::string body,
+                        std::chrono::milliseconds deadline) {
+        return Send(method, url, std::move(headers), std::move(body), deadline, std::string());
+    }
     Task<Response> Get(std::string_view url, std::chrono::milliseconds deadline,
                        std::vector<std::pair<std::string, std::string>> headers = {}) {
         return Send(Verb::get, url, std::move(headers), {}, deadline);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include <keel/core/ambient.hpp>
 #include <keel/core/asio.hpp>
 #include <keel/http/deadline.hpp>
 #include <keel/http/message.hpp>
@@ -68,6 +69,21 @@ public:
     /// request use at most the time left (keel::resilience::Downstream).
     SteadyTime Deadline() const { return deadline_; }
     void SetDeadline(SteadyTime deadline) { deadline_ = deadline; }
+    /// This request's server span: its trace (the caller's `traceparent` continued when it
+    /// is valid, else a new one), its own span id, and the request id as correlation id. The
+    /// same context is current while the handler runs, so its log lines and outgoing calls
+    /// carry it (keel/core/ambient.hpp). Empty when a test calls a handler directly.
+    const ambient::Context& Trace() const;
+    /// The caller's span id, "" when this request started its trace.
+    const std::string& ParentSpanId() const { return parent_span_id_; }
+    /// A traceparent naming this request's span ("" without one): events written while
+    /// handling it carry it, so their consumers continue the trace from here.
+    std::string Traceparent() const;
+    void SetTraceForServer(std::shared_ptr<const ambient::Context> trace,
+                           std::string parent_span_id) {
+        trace_ = std::move(trace);
+        parent_span_id_ = std::move(parent_span_id);
+    }
 
     /// The matched route's parameters as they appear in the path (views into the
     /// route's pattern and the request target); decoded here, checked when read.
@@ -87,6 +103,8 @@ private:
     std::vector<PathParam> params_;
     std::optional<Principal> principal_;
     SteadyTime deadline_ = SteadyTime::max();
+    std::shared_ptr<const ambient::Context> trace_;
+    std::string parent_span_id_;
 };
 
 using Handler = std::function<Task<Response>(RequestContext&)>;

@@ -18,6 +18,7 @@
 #include <keel/redis/client.hpp>
 #include <keel/resilience/adaptive_limiter.hpp>
 #include <keel/resilience/downstream.hpp>
+#include <keel/service/trace_export.hpp>
 
 namespace keel::service {
 
@@ -35,7 +36,8 @@ namespace keel::service {
 /// BUS_RELAY_LEASE_MS, BUS_TRAIL; overload control and breakers (docs/resilience.md):
 /// OVERLOAD_CONTROL [on] (on|off: an adaptive concurrency limit sheds excess requests with 503),
 /// OVERLOAD_MIN_LIMIT [8], OVERLOAD_MAX_LIMIT [1000], OVERLOAD_INITIAL_LIMIT [64], BREAKERS [on]
-/// (on|off: circuit breakers on outgoing calls; off only for experiments), HTTP_REQUEST_TIMEOUT_MS.
+/// (on|off: circuit breakers on outgoing calls; off only for experiments), HTTP_REQUEST_TIMEOUT_MS;
+/// span export (see TraceExportSettings): OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...
 struct CommonSettings {
     std::string service;
     std::string instance_id;
@@ -59,6 +61,7 @@ struct CommonSettings {
     bool overload_control = true;
     resilience::LimiterOptions limiter;
     bool breakers = true;
+    TraceExportSettings traces;
 };
 
 /// How a service verifies access tokens: AUTH_JWKS_URL (required), JWT_ISSUER
@@ -118,10 +121,12 @@ private:
     std::shared_ptr<http::Client> http_client_;
     std::shared_ptr<bus::Bus> bus_;
     bool bus_started_ = false;
+    FlushSpans flush_spans_;  ///< null: span export off
 };
 
 /// The origin of events written while handling `req`: its request id as correlation
-/// id, its traceparent continued, and a hop named after the route.
+/// id, its server span as the events' traceparent (their consumers continue the trace from
+/// it), and a hop named after the route.
 bus::Origin RequestOrigin(const bus::Bus& bus, const http::RequestContext& req);
 
 /// main() body shared by services: builds the service, reports a bad configuration
