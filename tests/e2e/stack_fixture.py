@@ -9,6 +9,7 @@ is checked against the services' OpenAPI files (openapi_check.py).
 import base64
 import http.client
 import json
+import glob
 import os
 import re
 import secrets
@@ -200,11 +201,18 @@ class Stack:
         raise AssertionError(f"{svc}#{n} did not reach the expected state in {timeout}s; last: {last}")
 
     def supervisor_log(self):
-        try:
-            with open(os.path.join(self.var_dir, "log", "keel-stack.log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        """keel-stack.log with its rotated files before it (oldest first), so that an offset
+        taken earlier still points at the same text after a rotation."""
+        base = os.path.join(self.var_dir, "log", "keel-stack.log")
+        rotated = sorted(glob.glob(base + ".[0-9]*"), key=lambda p: -int(p.rsplit(".", 1)[1]))
+        out = []
+        for path in rotated + [base]:
+            try:
+                with open(path, errors="replace") as f:
+                    out.append(f.read())
+            except OSError:
+                pass
+        return "".join(out)
 
     def access_log_path(self):
         return os.path.join(self.var_dir, "nginx", "access.log")
