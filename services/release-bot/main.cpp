@@ -1,4 +1,5 @@
 // release-bot: releases and rollbacks by Telegram commands, through keel-stack's control socket.
+#include <keel/core/log.hpp>
 #include <keel/service/app.hpp>
 #include <keel/telegram/client.hpp>
 
@@ -21,6 +22,12 @@ static int Run(keel::core::EnvConfig& config) {
     auto telegram = std::make_shared<keel::telegram::Client>(
         app.Downstream(keel::telegram::DownstreamOptions(settings.telegram, "ops_telegram")),
         app.HttpClient(), settings.telegram);
+    if (telegram->NeedsProxy()) {
+        keel::log::Warn(
+            "TELEGRAM_API_BASE is https, which the service's HTTP client cannot reach: set it to "
+            "an http proxy of the Bot API; until then no command is read and nothing announced",
+            {{"telegram_api_base", settings.telegram.api_base}});
+    }
     auto audit = std::make_shared<rb::AuditStore>(app.Pg());
     auto bot = std::make_shared<rb::Bot>(
         rb::MakeBotOptions(settings), settings.allowed, audit,
