@@ -20,6 +20,11 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack_fixture import REPO, Stack  # noqa: E402
 
+# The dashboards' live checks (tests/monitoring/dashboards_live_test.py) run on this stack too:
+# one stack with monitoring instead of two in CI.
+sys.path.insert(0, os.path.join(REPO, "tests", "monitoring"))
+import dashboards_live_test  # noqa: E402
+
 STACK = None
 UP_WAIT_S = 45.0       # scrapes every 2 s here; a target appears within one interval of its start
 EXPORTERS = ("node-exporter", "postgres-exporter", "redis-exporter", "nginx-exporter", "nats-exporter")
@@ -44,6 +49,7 @@ def setUpModule():
         STACK.down()
         raise
     print(f"stack with monitoring up in {STACK.startup_seconds:.1f}s", file=sys.stderr)
+    dashboards_live_test.STACK = STACK
 
 
 def tearDownModule():
@@ -54,6 +60,10 @@ def tearDownModule():
         print(f"stack kept in {STACK.var_dir}", file=sys.stderr)
     else:
         STACK.cleanup()
+
+
+class DashboardsOnThisStack(dashboards_live_test.DashboardsLive):
+    """Every dashboard query has data after traffic; vmalert evaluates every rule, none firing."""
 
 
 class MonitoringTest(unittest.TestCase):
