@@ -25,7 +25,7 @@ STACK = None
 OPS_CHAT = -1001000000042
 CATALOG_THREAD = 11
 FIRING_WITHIN_S = 90.0      # the bound, from the stop
-RESOLVED_WITHIN_S = 90.0    # group_interval (30 s) paces resolved notifications
+RESOLVED_WITHIN_S = 90.0    # group_interval (ALERT_GROUP_INTERVAL, 10 s here) paces resolved notifications
 QUIET_S = 3.0               # after the last message: long enough for a duplicate sent beside it to show
 
 
@@ -34,6 +34,8 @@ def setUpModule():
     STACK = Stack(monitoring=True, extra_env={
         "OPS_CHAT_ID": str(OPS_CHAT),
         "ALERT_THREADS": f"catalog={CATALOG_THREAD},critical=2,default=1",
+        # resolved notifications go out at group_interval's pace (30 s by default)
+        "ALERT_GROUP_INTERVAL": "10s",
     })
     try:
         STACK.up()

@@ -111,7 +111,7 @@ class Stack:
         for k in ("KEEL_SERVICE_TOKEN", "GATEWAY_ACCESS_LOG", "AUTH_ADMIN_EMAIL", "AUTH_ADMIN_PASSWORD",
                   "COMPOSE_PROFILES", "NATS_URL", "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "BUS_REPLICAS",
                   "OPS_BOT_TOKEN", "OPS_CHAT_ID", "ALERT_THREADS",
-                  "KEEL_MONITORING", "NATS_MONITOR_URLS", "ALERT_RELAY_URL"):
+                  "KEEL_MONITORING", "NATS_MONITOR_URLS", "ALERT_RELAY_URL", "ALERT_GROUP_INTERVAL"):
             self.env.pop(k, None)
         self.env.update({
             "KEEL_VAR_DIR": self.var_dir,

@@ -29,10 +29,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def render(url, token_file):
+def render(url, token_file, group_interval="30s"):
     with open(TEMPLATE) as f:
         text = f.read()
-    return text.replace("${ALERT_RELAY_URL}", url).replace("${ALERT_RELAY_TOKEN_FILE}", token_file)
+    return (text.replace("${ALERT_RELAY_URL}", url).replace("${ALERT_RELAY_TOKEN_FILE}", token_file)
+            .replace("${ALERT_GROUP_INTERVAL}", group_interval))
 
 
 class FakeRelay(http.server.BaseHTTPRequestHandler):
@@ -90,12 +91,12 @@ class AlertmanagerConfig(unittest.TestCase):
         cls.relay.shutdown()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def test_1_template_has_only_the_two_placeholders(self):
+    def test_1_template_has_only_its_placeholders(self):
         with open(TEMPLATE) as f:
             body = "\n".join(l for l in f.read().splitlines() if not l.lstrip().startswith("#"))
         import re
         self.assertEqual(sorted(set(re.findall(r"\$\{(\w+)\}", body))),
-                         ["ALERT_RELAY_TOKEN_FILE", "ALERT_RELAY_URL"])
+                         ["ALERT_GROUP_INTERVAL", "ALERT_RELAY_TOKEN_FILE", "ALERT_RELAY_URL"])
 
     def test_2_amtool_accepts_it(self):
         p = subprocess.run(["amtool", "check-config", self.config], capture_output=True, text=True,
