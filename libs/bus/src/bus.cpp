@@ -212,12 +212,9 @@ void Bus::Subscribe(const std::string& topic, EventHandler handler, SubscribeOpt
     BatchHandler each = [handler = std::move(handler)](
                             pg::Connection& connection,
                             std::span<const Event> events) -> Task<void> {
-        // One event: the consumer runs the batch in its context already. Several: each
-        // handler call in its own event's, for its log lines and the calls it makes.
-        if (events.size() == 1) {
-            co_await handler(connection, events[0]);
-            co_return;
-        }
+        // Each handler call in its own event's context, for its log lines and the calls it
+        // makes (also when the inbox left one event of a larger batch, which the consumer
+        // runs without a context).
         for (const auto& event : events) {
             auto context = AmbientOf(event);
             co_await ambient::Run(std::move(context), handler(connection, event));

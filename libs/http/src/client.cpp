@@ -210,7 +210,9 @@ Task<Response> Client::Impl::Exchange(std::shared_ptr<Impl> self, Verb method, T
                                             asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             if (reused && ec != beast::error::timeout) continue;
-            throw ClientError(std::string(beast_http::to_string(method)) + " " + target.url + ": " +
+            // host:port, never the URL: some APIs carry secrets in the path (Telegram's bot
+            // token), and this text reaches log lines and spans.
+            throw ClientError(std::string(beast_http::to_string(method)) + " " + key + ": " +
                               ec.message());
         }
         if (response.keep_alive()) {

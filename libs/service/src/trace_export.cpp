@@ -28,6 +28,18 @@ TraceExportSettings ReadTraceExportSettings(core::EnvConfig& config, const std::
     return s;
 }
 
+namespace {
+
+// The last flush: afterwards the exporter (and the HTTP client with its pooled socket) must
+// not outlive the io_context it was made on, as it would in the process-wide slot.
+Task<void> FlushAndUninstall(std::shared_ptr<telemetry::BatchSpanExporter> exporter,
+                             std::chrono::milliseconds limit) {
+    co_await exporter->Flush(limit);
+    telemetry::SetSpanExporter(nullptr);
+}
+
+}  // namespace
+
 FlushSpans StartTraceExport(const TraceExportSettings& settings, asio::any_io_executor executor,
                             std::shared_ptr<http::Client> client, std::string instance_id,
                             std::string version) {
@@ -50,7 +62,8 @@ FlushSpans StartTraceExport(const TraceExportSettings& settings, asio::any_io_ex
                                                         batch, std::move(send));
     telemetry::SetSpanExporter(exporter);
     log::Info("exporting spans", {{"url", settings.url}});
-    return [exporter](std::chrono::milliseconds limit) { return exporter->Flush(limit); };
+    return
+        [exporter](std::chrono::milliseconds limit) { return FlushAndUninstall(exporter, limit); };
 }
 
 }  // namespace keel::service

@@ -12,6 +12,16 @@ std::string_view Trim(std::string_view text) {
 
 }  // namespace
 
+bool LooksLikeLinkToken(std::string_view text) {
+    if (text.size() != 43) return false;
+    for (const char c : text) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!ok) return false;
+    }
+    return true;
+}
+
 BotCommand ReadBotCommand(const telegram::Message& message) {
     BotCommand command;
     if (message.chat_type != "private" || message.text.empty()) return command;
@@ -23,6 +33,10 @@ BotCommand ReadBotCommand(const telegram::Message& message) {
     if (space == std::string_view::npos) return command;  // a bare /start: say how to link
     const std::string_view payload = Trim(text.substr(space));
     if (payload.empty() || payload.find_first_of(" \t") != std::string_view::npos) return command;
+    if (!LooksLikeLinkToken(payload)) {
+        command.kind = BotCommand::Kind::kNotAToken;
+        return command;
+    }
     command.kind = BotCommand::Kind::kLink;
     command.token = std::string(payload);
     return command;

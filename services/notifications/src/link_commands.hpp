@@ -13,10 +13,17 @@ struct BotCommand {
         kIgnore,  // not a private chat, or no text: nothing to answer
         kLink,    // "/start <token>": hand the token to account
         kHelp,    // anything else in a private chat: say how to link
+        // "/start <something that is no token>": refused here. Sent to account, it would be a
+        // 422 that the poller takes for account failing, and the update would block every later
+        // one until it was gone.
+        kNotAToken,
     };
     Kind kind = Kind::kIgnore;
     std::string token;  // kLink
 };
+
+/// The shape of account's link tokens: 256 bits as unpadded base64url (43 characters).
+bool LooksLikeLinkToken(std::string_view text);
 
 /// Reads "/start <token>" (also "/start@<bot> <token>", as Telegram sends it when the bot is
 /// named) in a private chat. Groups are ignored: a link is for the user's own chat.

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "account_links.hpp"
 #include "link_commands.hpp"
 
@@ -16,11 +19,27 @@ telegram::Message Private(std::string text) {
     return m;
 }
 
+// 43 characters of base64url, as account issues them
+constexpr const char* kToken = "AbC-_09AbC-_09AbC-_09AbC-_09AbC-_09AbC-_09A";
+
 TEST(BotCommands, StartWithATokenLinks) {
-    const auto link = ReadBotCommand(Private("/start AbC-_09"));
+    const auto link = ReadBotCommand(Private(std::string("/start ") + kToken));
     EXPECT_EQ(link.kind, Kind::kLink);
-    EXPECT_EQ(link.token, "AbC-_09");
-    EXPECT_EQ(ReadBotCommand(Private("  /start@keel_bot   tok \n")).token, "tok");
+    EXPECT_EQ(link.token, kToken);
+    EXPECT_EQ(ReadBotCommand(Private(std::string("  /start@keel_bot   ") + kToken + " \n")).token,
+              kToken);
+}
+
+TEST(BotCommands, APayloadThatIsNoTokenIsRefusedWithoutAskingAccount) {
+    const std::string too_long(300, 'a');
+    const std::vector<std::string> texts = {"/start tok", "/start " + too_long,
+                                            std::string("/start ") + kToken + "=",
+                                            "/start <b>x</b>"};
+    for (const auto& text : texts) {
+        const auto command = ReadBotCommand(Private(text));
+        EXPECT_EQ(command.kind, Kind::kNotAToken) << text;
+        EXPECT_TRUE(command.token.empty());
+    }
 }
 
 TEST(BotCommands, AnythingElseInPrivateGetsHelp) {

@@ -78,6 +78,11 @@ Task<bool> LinkPoller::Handle(const telegram::Update& update) {
         co_await Reply(message.chat_id, kHelpReply);
         co_return true;
     }
+    if (command.kind == BotCommand::Kind::kNotAToken) {
+        Claims("refused").Inc();
+        co_await Reply(message.chat_id, kRefusedReply);
+        co_return true;
+    }
     const LinkReply reply = co_await claim_(command.token, message.chat_id, update.update_id);
     if (reply.kind == LinkReply::Kind::kFailed) {
         Claims("failed").Inc();

@@ -43,6 +43,15 @@ Command WithService(Command::Kind kind, std::string_view name,
     return c;
 }
 
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+    if (a.empty() || a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 Command ParseCommand(std::string_view text, std::string_view bot_username) {
@@ -50,7 +59,10 @@ Command ParseCommand(std::string_view text, std::string_view bot_username) {
     if (words.empty() || words[0].size() < 2 || words[0][0] != '/') return {};
     std::string_view name = words[0].substr(1);
     if (const auto at = name.find('@'); at != std::string_view::npos) {
-        if (!bot_username.empty() && name.substr(at + 1) != bot_username) return {};
+        // Addressed to a bot by name: obey only when it is surely this one (an ops group may
+        // hold a staging bot too; "/rollback@staging_bot catalog" must not roll back here).
+        // Telegram usernames are case-insensitive.
+        if (!EqualsIgnoringCase(name.substr(at + 1), bot_username)) return {};
         name = name.substr(0, at);
     }
     if (name == "status" || name == "history") {

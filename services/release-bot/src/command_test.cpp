@@ -23,7 +23,10 @@ TEST(ParseCommand, AddressedCommandsAreForThisBotOnly) {
     EXPECT_EQ(ParseCommand("/status@ops_bot", "ops_bot").kind, Kind::kStatus);
     EXPECT_EQ(ParseCommand("/release@ops_bot catalog", "ops_bot").service, "catalog");
     EXPECT_EQ(ParseCommand("/status@other_bot", "ops_bot").kind, Kind::kIgnore);
-    EXPECT_EQ(ParseCommand("/status@any_bot", "").kind, Kind::kStatus);
+    EXPECT_EQ(ParseCommand("/status@OPS_Bot", "ops_bot").kind, Kind::kStatus);
+    // Without its own username the bot cannot tell: a command addressed by name is not obeyed.
+    EXPECT_EQ(ParseCommand("/status@any_bot", "").kind, Kind::kIgnore);
+    EXPECT_EQ(ParseCommand("/status", "").kind, Kind::kStatus);
 }
 
 TEST(ParseCommand, PlainTextIsIgnored) {

@@ -11,7 +11,8 @@ rate), and a rollback has the previous binary at hand.
 A service is managed when its x-native command runs an ELF file inside the repository or
 $KEEL_BUILD_DIR (the build's binaries; not nginx, postgres or the Python fakes). `up` stores the
 build's binary and makes it current (the previous current becomes `previous`); `release SVC`
-stores the build's binary again and rolls onto it; `rollback SVC` rolls onto `previous`.
+stores the build's binary again and rolls onto it; `rollback SVC` rolls onto `previous` and
+leaves none (a second rollback is refused until the next release).
 
 The control socket's commands (JSON lines; each answer streams {"msg"} lines, then {"result"}
 and {"ok"}): `release {service, build_dir?}`, `rollback {service}`, `releases {service?}` and
@@ -164,17 +165,24 @@ class Releases:
 
     def store(self, name, src):
         """Copies src into var/releases/<svc>/<hash>/ (once per content); returns its meta."""
-        h = file_hash(src)
+        # Copy first, then hash the copy: a build relinking src meanwhile must not leave one
+        # file's content stored under another's hash.
+        staging = os.path.join(self.dir, name, f".incoming-{os.getpid()}-{threading.get_ident()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        staged = os.path.join(staging, os.path.basename(src))
+        shutil.copyfile(src, staged)
+        h = file_hash(staged)
         d = os.path.join(self.dir, name, h)
         meta_path = os.path.join(d, "meta.json")
         if os.path.exists(meta_path):
+            shutil.rmtree(staging, ignore_errors=True)
             with open(meta_path) as f:
                 return json.load(f)
         tmp = d + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
+        os.rename(staging, tmp)
         dst = os.path.join(tmp, os.path.basename(src))
-        shutil.copyfile(src, dst)
         os.chmod(dst, 0o755)
         commit, built = binary_version(dst)
         meta = {"hash": h, "commit": commit, "built": built, "source": src,
@@ -374,7 +382,9 @@ class Releases:
                 restored = self._restore(name, switched, old, say)
                 return dict(result, outcome="rolled_back" if restored else "failed", error=failure,
                             replica=r.label)
-        self.previous[name], self.current[name] = old, new
+        # After a rollback the release rolled away from is not offered as "previous": a second
+        # rollback (two operators in one incident) would put the bad binary back.
+        self.previous[name], self.current[name] = (None if rollback else old), new
         for r in reps:
             self.assigned.pop((name, r.n), None)
         self._save_state(name)
