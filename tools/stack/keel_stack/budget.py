@@ -42,11 +42,7 @@ def check(doc, raw_doc, services, order, env):
     reserved = _int(spec.get("reserved", 0), "reserved")
     pool_var = str(spec.get("pool_size") or "PG_POOL_SIZE")
     default = _int(spec.get("pool_size_default", 16), "pool_size_default")
-    # A service whose compose environment fixes its pool keeps it; the hint is about the
-    # shared value the others follow.
-    clients, total, fixed_total, shared_replicas = [], 0, 0, 0
-    shared = env.get(pool_var)
-    shared = default if shared in (None, "") else _int(shared, pool_var)
+    clients, total = [], 0
     for name in order:
         svc = services[name]
         if "PG_DSN" not in svc.env:
@@ -57,16 +53,19 @@ def check(doc, raw_doc, services, order, env):
         pool = default if value in (None, "") else _int(value, f"{pool_var} of {name}")
         clients.append((name, svc.replicas, pool))
         total += svc.replicas * pool
-        if pool == shared:
-            shared_replicas += svc.replicas
-        else:
-            fixed_total += svc.replicas * pool
     if total + reserved <= max_conn:
         return None
     max_var = _var(raw, "max_connections", "max_connections")
     res_var = _var(raw, "reserved", "reserved")
     detail = ", ".join(f"{n} {r}x{p}" for n, r, p in clients)
-    fits = max(0, (max_conn - reserved - fixed_total) // max(1, shared_replicas))
+    # The hint is about the pool most replicas share (PG_POOL_SIZE); a service whose compose
+    # environment fixes a pool of its own (alert-relay, release-bot) keeps it.
+    by_pool = {}
+    for _, r, p in clients:
+        by_pool[p] = by_pool.get(p, 0) + r
+    shared = max(by_pool, key=lambda p: (by_pool[p], p))
+    fixed_total = total - shared * by_pool[shared]
+    fits = max(0, (max_conn - reserved - fixed_total) // max(1, by_pool[shared]))
     return (f"PostgreSQL connections do not fit: the services' pools need {total} ({detail}) "
             f"+ {reserved} reserved for operators ({res_var}) = {total + reserved} > max_connections "
             f"{max_conn} ({max_var}). Lower {pool_var} (now {shared} per replica; at most {fits} fits), "
