@@ -182,10 +182,14 @@ class ReleasesWithoutAStack(unittest.TestCase):
         self.assertEqual(self.roll()["outcome"], "unchanged")
         result = self.roll(rollback=True)
         self.assertEqual(result["outcome"], "released")
-        self.assertEqual((self.releases.current["web"]["hash"], self.releases.previous["web"]["hash"]),
-                         (first, second))
+        # the release rolled away from is not offered again: a second rollback is refused
+        self.assertEqual((self.releases.current["web"]["hash"], self.releases.previous["web"]),
+                         (first, None))
         with open(os.path.join(self.root, "var", "releases", "web", "state.json")) as f:
-            self.assertEqual(json.load(f), {"current": first, "previous": second})
+            self.assertEqual(json.load(f), {"current": first, "previous": None})
+        again = self.roll(rollback=True)
+        self.assertEqual((again["outcome"], again["error"]), ("refused", "web has no previous release"))
+        self.assertEqual(self.releases.current["web"]["hash"], first)
 
     def test_a_release_that_never_gets_ready_is_rolled_back(self):
         first = self.releases.current["web"]["hash"]
@@ -408,12 +412,12 @@ class ReleaseBotTest(unittest.TestCase):
         self.say("/rollback catalog")
         m = self.wait_message(OPS_CHAT, lambda t: t.startswith(("✅", "↩️", "❌", "⛔")), 60, after=n)
         self.assertTrue(m["text"].startswith("✅ Rolled back <b>catalog</b>"), m["text"])
-        self.assertEqual(self.release_state(), {"current": original, "previous": healthy})
+        self.assertEqual(self.release_state(), {"current": original, "previous": None})
         for r in self.catalog():
             self.assertIn(os.path.join("releases", "catalog", original), self.running_binary(r["pid"]))
         listing = self.stack.cli("releases", "catalog").stdout
         self.assertRegex(listing, rf"catalog +current +{original}")
-        self.assertRegex(listing, rf"catalog +previous +{healthy}")
+        self.assertNotRegex(listing, r"catalog +previous")
 
     def history_lists_them(self):
         n = len(self.messages(OPS_CHAT))

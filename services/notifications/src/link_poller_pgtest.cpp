@@ -58,7 +58,7 @@ Task<std::size_t> Unconfirmed(http::Client& http, const telegram::testing::FakeS
     co_return (co_await Control(http, fake, http::Verb::get, "/_fake/updates")).as_array().size();
 }
 
-// account as a function: "good" links once, "down" fails while `account_down`.
+// account as a function: the token "good___..." links once, "down" fails while `account_down`.
 struct StandInAccount {
     std::shared_ptr<bool> down = std::make_shared<bool>(false);
     std::shared_ptr<std::vector<std::string>> seen = std::make_shared<std::vector<std::string>>();
@@ -72,7 +72,8 @@ struct StandInAccount {
                 co_return reply;
             }
             seen->push_back(token + "@" + std::to_string(chat) + "#" + std::to_string(update));
-            const bool first = token == "good" && seen->size() == 1;
+            const bool first =
+                token == "good_______________________________________" && seen->size() == 1;
             reply.kind = first ? LinkReply::Kind::kLinked : LinkReply::Kind::kRefused;
             reply.outcome = first ? "linked" : "used";
             co_return reply;
@@ -116,16 +117,20 @@ KEEL_CORO_TEST(LinkPoller, OneInstancePollsAndEveryPrivateMessageIsAnswered) {
     StandInAccount account;
     auto a = Poller(rig, "a", account.Claim());
     auto b = Poller(rig, "b", account.Claim());
-    co_await UserSays(*rig.http, fake, 1, "/start good");
-    co_await UserSays(*rig.http, fake, 2, "/start good");  // the same token from another chat
+    co_await UserSays(*rig.http, fake, 1, "/start good_______________________________________");
+    co_await UserSays(
+        *rig.http, fake, 2,
+        "/start good_______________________________________");  // the same token from another chat
     co_await UserSays(*rig.http, fake, 3, "hello");
-    co_await UserSays(*rig.http, fake, -100, "/start good", "supergroup");
+    co_await UserSays(*rig.http, fake, -100, "/start good_______________________________________",
+                      "supergroup");
     co_await a->Tick();
     co_await b->Tick();  // a holds the lease: b does not poll (it would get 409 at Telegram)
     EXPECT_EQ(b->OffsetForTest(), 0);
     EXPECT_EQ(a->OffsetForTest(), 5);  // all four handled and confirmed
     EXPECT_EQ(co_await Unconfirmed(*rig.http, fake), 0u);
-    const std::vector<std::string> claims = {"good@1#1", "good@2#2"};
+    const std::vector<std::string> claims = {"good_______________________________________@1#1",
+                                             "good_______________________________________@2#2"};
     EXPECT_EQ(*account.seen, claims);
     EXPECT_EQ(co_await Answers(*rig.http, fake, 1), kLinked);
     EXPECT_EQ(co_await Answers(*rig.http, fake, 2), kRefused);
@@ -134,7 +139,7 @@ KEEL_CORO_TEST(LinkPoller, OneInstancePollsAndEveryPrivateMessageIsAnswered) {
 
     // a stops: b takes over at once, from what Telegram has not had confirmed.
     co_await a->Stop();
-    co_await UserSays(*rig.http, fake, 4, "/start later");
+    co_await UserSays(*rig.http, fake, 4, "/start later______________________________________");
     co_await b->Tick();
     EXPECT_EQ(b->OffsetForTest(), 6);
     EXPECT_EQ(co_await Answers(*rig.http, fake, 4), kRefused);
@@ -149,7 +154,7 @@ KEEL_CORO_TEST(LinkPoller, AnUpdateWaitsForAccount) {
     StandInAccount account;
     *account.down = true;
     auto poller = Poller(rig, "a", account.Claim());
-    co_await UserSays(*rig.http, fake, 7, "/start good");
+    co_await UserSays(*rig.http, fake, 7, "/start good_______________________________________");
     co_await poller->Tick();
     EXPECT_EQ(poller->OffsetForTest(), 0);
     EXPECT_EQ(co_await Unconfirmed(*rig.http, fake), 1u);
